@@ -1,0 +1,258 @@
+"""The model object: lifbridge's one intermediate representation.
+
+A :class:`Model` holds parameters (value + unit), state variables (unit + initial
+value), named expressions, ODE right-hand sides as expression trees, the spike
+condition, reset statements, refractoriness and input ports. It imports no
+simulator; every backend (Brian2, NESTML, PyNN, the reference integrator) reads it.
+
+Dynamics::
+
+    d<state>/dt = equations[state]            (unit: state unit / time)
+    spike when spike.condition becomes true   (not while refractory)
+    then each reset statement, in order
+    for refractory.period after a spike, the variables in refractory.clamp stay
+    at the value they had after the reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from . import expr as ex
+from .errors import ParameterError, UnitError
+from .units import SECOND, Unit, parse_quantity
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A model parameter; ``value`` is in ``unit``; ``minimum``/``maximum`` are optional bounds."""
+
+    name: str
+    value: float
+    unit: Unit
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+    def check(self, value, where=""):
+        """Raise ParameterError if ``value`` (in ``unit``) is outside the allowed range."""
+        prefix = f"{where}parameter {self.name} = {value:g} {self.unit}"
+        if self.minimum is not None:
+            if self.exclusive_minimum and not value > self.minimum:
+                raise ParameterError(f"{prefix} is not allowed: it must be > {self.minimum:g} {self.unit}")
+            if not self.exclusive_minimum and not value >= self.minimum:
+                raise ParameterError(f"{prefix} is not allowed: it must be >= {self.minimum:g} {self.unit}")
+        if self.maximum is not None and not value <= self.maximum:
+            raise ParameterError(f"{prefix} is not allowed: it must be <= {self.maximum:g} {self.unit}")
+
+
+@dataclass(frozen=True)
+class StateVariable:
+    """A state variable with its unit and initial value.
+
+    ``initial`` is a number in ``unit``, or an expression tree of parameters.
+    """
+
+    name: str
+    unit: Unit
+    initial: object
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A named expression (Brian2 subexpression, NESTML inline expression)."""
+
+    name: str
+    expr: object
+    unit: Unit
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``target op value`` with op one of ``=``, ``+=``, ``-=``, ``*=``."""
+
+    target: str
+    op: str
+    value: object
+
+    def as_expression(self):
+        """The new value of ``target`` as one expression."""
+        if self.op == "=":
+            return self.value
+        return ex.BinOp(self.op[0], ex.Sym(self.target), self.value)
+
+
+@dataclass(frozen=True)
+class Spike:
+    condition: object
+    reset: tuple = ()
+
+
+@dataclass(frozen=True)
+class Refractory:
+    """Absolute refractory period (time expression) and the variables clamped during it."""
+
+    period: object
+    clamp: tuple = ()
+
+
+@dataclass(frozen=True)
+class InputPort:
+    """An input of the model.
+
+    ``kind`` is ``"spike"`` (events with a weight in ``unit``; ``on_spike`` says what
+    a spike does, with ``w`` the weight's magnitude; ``sign`` says which sign of
+    weight the port takes), ``"current"`` (a continuous current in ``unit``) or
+    ``"light"`` (a continuous light intensity in ``unit``).
+    """
+
+    name: str
+    kind: str
+    unit: Unit
+    sign: str = ""
+    on_spike: tuple = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A condition on parameters that must hold, with the reason."""
+
+    check: object
+    text: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Model:
+    """A neuron model. Build it with :func:`lifbridge.load`; it is immutable."""
+
+    name: str
+    description: str
+    reference: str
+    parameters: MappingProxyType
+    state: MappingProxyType
+    aliases: MappingProxyType
+    equations: MappingProxyType
+    spike: Spike | None
+    refractory: Refractory | None
+    inputs: MappingProxyType
+    constraints: tuple = ()
+    presets: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    hints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    source: str = "<model>"
+
+    # ------------------------------------------------------------------ lookups
+    def unit_of(self, name) -> Unit:
+        """Unit of any declared symbol (parameter, state, alias, input, or ``t``)."""
+        for table in (self.parameters, self.state, self.aliases, self.inputs):
+            if name in table:
+                return table[name].unit
+        if name == "t":
+            return Unit(SECOND, 1e-3, "ms")
+        raise KeyError(name)
+
+    @property
+    def continuous_inputs(self):
+        return {n: p for n, p in self.inputs.items() if p.kind in ("current", "light")}
+
+    @property
+    def spike_inputs(self):
+        return {n: p for n, p in self.inputs.items() if p.kind == "spike"}
+
+    @property
+    def input_current(self):
+        """Name of the continuous current input port (e.g. ``I_stim``), or None."""
+        return next((n for n, p in self.inputs.items() if p.kind == "current"), None)
+
+    @property
+    def light_input(self):
+        return next((n for n, p in self.inputs.items() if p.kind == "light"), None)
+
+    def parameter_values_si(self):
+        """Parameter values in SI units (name -> float)."""
+        return {n: p.value * p.unit.scale for n, p in self.parameters.items()}
+
+    def initial_values_si(self, parameters_si=None):
+        """Initial state in SI units, evaluated from the initial-value expressions."""
+        ns = dict(parameters_si or self.parameter_values_si())
+        return {n: (s.initial * s.unit.scale if isinstance(s.initial, float) else float(ex.evaluate(s.initial, ns)))
+                for n, s in self.state.items()}
+
+    def aliases_in_order(self):
+        """Aliases sorted so that each comes after the aliases it uses."""
+        ordered, seen = [], set()
+
+        def visit(name):
+            if name in seen:
+                return
+            seen.add(name)
+            for dep in ex.symbols(self.aliases[name].expr):
+                if dep in self.aliases:
+                    visit(dep)
+            ordered.append(name)
+
+        for name in self.aliases:
+            visit(name)
+        return ordered
+
+    # ------------------------------------------------------------------ variants
+    def with_parameters(self, values=None, **kwargs):
+        """A copy with new parameter defaults.
+
+        Values are numbers in the parameter's unit, or strings with a unit (``"250pF"``).
+        Ranges and constraints are checked; violations raise ParameterError.
+        """
+        values = dict(values or {}, **kwargs)
+        new = dict(self.parameters)
+        for name, value in values.items():
+            if name not in self.parameters:
+                raise ParameterError(f"model {self.name!r} has no parameter {name!r}; "
+                                     f"parameters: {', '.join(self.parameters)}")
+            param = self.parameters[name]
+            number = to_unit(value, param.unit, f"parameter {name}")
+            param.check(number)
+            new[name] = replace(param, value=number)
+        model = replace(self, parameters=MappingProxyType(new))
+        model.check_constraints()
+        return model
+
+    def with_preset(self, preset):
+        """A copy with the parameter values of a named preset (e.g. Izhikevich ``"RS"``)."""
+        if preset not in self.presets:
+            raise ParameterError(f"model {self.name!r} has no preset {preset!r}; presets: {', '.join(self.presets) or 'none'}")
+        return self.with_parameters(self.presets[preset])
+
+    def check_constraints(self, where=""):
+        values = self.parameter_values_si()
+        for constraint in self.constraints:
+            if not bool(ex.evaluate(constraint.check, values)):
+                shown = ", ".join(f"{n} = {self.parameters[n].value:g} {self.parameters[n].unit}"
+                                  for n in sorted(ex.symbols(constraint.check)))
+                raise ParameterError(f"{where}constraint '{constraint.text}' does not hold ({shown})"
+                                     + (f": {constraint.reason}" if constraint.reason else ""))
+
+    def __repr__(self):
+        return f"<lifbridge Model {self.name!r}: {len(self.parameters)} parameters, state {list(self.state)}>"
+
+
+def to_unit(value, unit: Unit, what="value") -> float:
+    """A number in ``unit`` from a number (already in ``unit``), a string with a unit, or a Brian2 quantity."""
+    if isinstance(value, str):
+        number, given = parse_quantity(value, default_unit=unit)
+        try:
+            return number * given.factor_to(unit)
+        except UnitError as error:
+            raise ParameterError(f"{what}: {error}") from None
+    if hasattr(value, "dim") and hasattr(value, "__array__"):  # a Brian2 quantity
+        import numpy as np
+
+        return float(np.asarray(value) / unit.scale)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{what}: {value!r} is not a number") from None
