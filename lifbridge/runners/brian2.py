@@ -1,0 +1,110 @@
+"""Brian2 runner: one NeuronGroup per stimulus, in runtime (numpy, cython) or cpp_standalone mode."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import brian2 as lb2
+from ..model import Model, to_unit
+from ..stimulus import SimResult, Stimulus
+
+TARGETS = ("numpy", "cython", "cpp_standalone")
+
+
+def cache_dir() -> Path:
+    """Where compiled standalone projects are kept (``LIFBRIDGE_CACHE`` overrides)."""
+    root = os.environ.get("LIFBRIDGE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lifbridge")
+    return Path(root) / "brian2"
+
+
+def versions():
+    import brian2
+
+    return {"brian2": brian2.__version__, "numpy": np.__version__}
+
+
+def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
+             record_neurons=None, target: str = "numpy", method: str | None = None, **overrides) -> SimResult:
+    """Simulate ``stimulus.n`` neurons of ``model`` for ``duration_ms``.
+
+    ``record``: state variables (or expressions) to record, for ``record_neurons``
+    (default: all). ``overrides``: parameter / initial values as for
+    :func:`lifbridge.brian2.neuron_group`. Returns spike times in ms and traces in
+    the units of the spec.
+    """
+    import brian2
+
+    if target not in TARGETS:
+        raise ValueError(f"unknown Brian2 target {target!r}; targets: {', '.join(TARGETS)}")
+    started = time.perf_counter()
+    standalone = target == "cpp_standalone"
+    if standalone:
+        key = hashlib.sha256(repr((lb2.to_brian2(model).equations, model.name, stimulus.n,
+                                   tuple(sorted(map(str, record))))).encode()).hexdigest()[:16]
+        directory = cache_dir() / f"standalone_{key}"
+        brian2.set_device("cpp_standalone", directory=str(directory), build_on_run=True,
+                          with_output=False)
+    else:
+        brian2.set_device("runtime")
+        brian2.prefs.codegen.target = target
+    try:
+        result = _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, method, overrides)
+    finally:
+        if standalone:
+            brian2.device.reinit()
+            brian2.device.activate()
+            brian2.set_device("runtime")
+    result.versions = dict(versions(), target=target)
+    result.wall_time_s = time.perf_counter() - started
+    return result
+
+
+def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, method, overrides):
+    brian2.start_scope()
+    brian2.defaultclock.dt = dt_ms * brian2.ms
+    inputs, namespace = {}, {}
+    if stimulus.current_pA is not None:
+        name = model.input_current
+        if name is None:
+            raise ValueError(f"model {model.name!r} has no current input for a time-varying current")
+        values = np.asarray(stimulus.current_pA, dtype=float) * brian2.pA
+        namespace["lifbridge_current"] = brian2.TimedArray(values, dt=stimulus.signal_dt_ms * brian2.ms)
+        inputs[name] = "lifbridge_current(t)" if values.ndim == 1 else "lifbridge_current(t, i)"
+    if stimulus.light is not None:
+        name = model.light_input
+        if name is None:
+            raise ValueError(f"model {model.name!r} has no light input")
+        unit = model.inputs[name].unit
+        values = lb2.quantity(np.asarray(stimulus.light, dtype=float), unit)
+        namespace["lifbridge_light"] = brian2.TimedArray(values, dt=stimulus.signal_dt_ms * brian2.ms)
+        inputs[name] = "lifbridge_light(t)"
+    overrides = dict(overrides)
+    if "I_e" in model.parameters:
+        unit = model.parameters["I_e"].unit
+        extra = to_unit(overrides.pop("I_e", 0.0), unit, "I_e")
+        overrides["I_e"] = np.asarray(stimulus.bias_pA, dtype=float) * (1e-12 / unit.scale) + extra
+    elif np.any(stimulus.bias_pA):
+        raise ValueError(f"model {model.name!r} has no bias current parameter I_e")
+    group = lb2.neuron_group(model, stimulus.n, inputs=inputs, method=method, **overrides)
+    group.namespace.update(namespace)
+    spikes = brian2.SpikeMonitor(group)
+    monitors = {}
+    if record:
+        indices = True if record_neurons is None else list(record_neurons)
+        monitors = {var: brian2.StateMonitor(group, var, record=indices) for var in record}
+    net = brian2.Network(group, spikes, *monitors.values())
+    net.run(duration_ms * brian2.ms, namespace={})
+    trains = spikes.spike_trains()
+    spike_times = [np.asarray(trains[i] / brian2.ms) for i in range(stimulus.n)]
+    traces = {}
+    for var, monitor in monitors.items():
+        unit = model.unit_of(var)
+        values = np.asarray(getattr(monitor, var)) / unit.scale
+        traces[var] = (np.asarray(monitor.t / brian2.ms), values, unit.name)
+    return SimResult(model.name, "brian2", dt_ms, duration_ms, spike_times, traces)
