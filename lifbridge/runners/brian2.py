@@ -101,7 +101,10 @@ def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, me
     net = brian2.Network(group, spikes, *monitors.values())
     net.run(duration_ms * brian2.ms, namespace={})
     trains = spikes.spike_trains()
-    spike_times = [np.asarray(trains[i] / brian2.ms) for i in range(stimulus.n)]
+    # Brian2 stamps a spike with the start of the step whose update crossed the
+    # threshold; lifbridge reports the grid point at which the crossing is found
+    # (as NEST does), which is one step later.
+    spike_times = [np.asarray(trains[i] / brian2.ms) + dt_ms for i in range(stimulus.n)]
     traces = {}
     for var, monitor in monitors.items():
         unit = model.unit_of(var)

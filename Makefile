@@ -1,0 +1,32 @@
+# The two commands of the README:
+#   make validate   set up .venv and run `lifbridge validate` on the bundled models
+#   make test       set up .venv and run the test suite
+# Both install the Debian packages they need (as root) and the Python packages into .venv.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+EXTRAS ?= nest,test
+
+.PHONY: setup validate test benchmark clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/install-system-packages.sh
+	bash scripts/install-system-packages.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+validate: setup
+	$(BIN)/lifbridge validate
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+benchmark: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) lifbridge-report
