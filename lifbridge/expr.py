@@ -11,6 +11,8 @@ from the text is ever executed.
 from __future__ import annotations
 
 import ast
+import difflib
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -74,6 +76,8 @@ class Not:
     operand: object
 
 
+_NODE_TYPES = (Num, Sym, UnitLit, BinOp, Neg, Call, Compare, BoolOp, Not)
+
 # name -> number of arguments
 FUNCTIONS = {
     "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "tanh": 1, "sinh": 1, "cosh": 1,
@@ -85,78 +89,165 @@ _DIMENSIONLESS_ARGUMENT = {"exp", "log", "tanh", "sinh", "cosh"}
 # single letters, which are too easily a mistyped variable name.
 EXPRESSION_UNITS = {name for name in UNIT_SYMBOLS if len(name) > 1}
 
+_BINOP_NAMES = ("+", "-", "*", "/", "**")
+_CMPOP_NAMES = ("<", "<=", ">", ">=", "==", "!=")
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
 
 # ---------------------------------------------------------------------------- parsing
+MAX_LENGTH = 5000   # characters in one expression
+MAX_DEPTH = 100     # nesting of the expression tree
+
+_DESCRIBE_NODE = {
+    ast.Attribute: "attribute access (x.y)", ast.Subscript: "indexing (x[...])", ast.Lambda: "lambda",
+    ast.IfExp: "a conditional expression (a if b else c)", ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.GeneratorExp: "a generator expression",
+    ast.List: "a list", ast.Tuple: "a tuple", ast.Set: "a set", ast.Dict: "a dict",
+    ast.JoinedStr: "an f-string", ast.FormattedValue: "an f-string", ast.Starred: "a starred expression",
+    ast.NamedExpr: "an assignment (:=)", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
+    ast.Slice: "a slice",
+}
+
+
+def _quoted(text):
+    """``text`` in quotes for a message, shortened if long."""
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return repr(text)
+
+
+def _number(value, text):
+    """A finite float from a number literal, or ExpressionError."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        number = float("inf")
+    if not math.isfinite(number):
+        raise ExpressionError(f"a number in {_quoted(text)} is not finite (or too large for a float)")
+    return number
+
+
 def parse_expression(text, names) -> object:
     """Parse ``text`` into an expression tree; ``names`` is the set of declared symbols.
 
     Raises :class:`ExpressionError` for anything outside the allowed grammar or for an
-    undefined name.
+    undefined name. Nothing in ``text`` is executed: it is parsed with :func:`ast.parse`
+    and only whitelisted node types are turned into the tree.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise ExpressionError(f"expected an expression string, got {type(text).__name__} {text!r}")
+        shown = repr(text)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        kind = {list: "a list", dict: "a table", bool: "a boolean"}.get(type(text), type(text).__name__)
+        raise ExpressionError(f"expected an expression in quotes, such as \"V_m - E_L\", got {kind} {shown}")
     if isinstance(text, (int, float)):
-        return Num(float(text))
-    if "\n" in text.strip():
+        return Num(_number(text, str(text)))
+    stripped = text.strip()
+    if not stripped:
+        raise ExpressionError("the expression is empty")
+    if "\n" in stripped or "\r" in stripped:
         raise ExpressionError("an expression must be on one line")
+    if len(stripped) > MAX_LENGTH:
+        raise ExpressionError(f"the expression is too long ({len(stripped)} characters; at most {MAX_LENGTH})")
+    if any((ord(c) < 32 and c != "\t") or c == "\x7f" for c in stripped):
+        raise ExpressionError(f"the expression {_quoted(stripped)} contains control characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(stripped, mode="eval")
     except SyntaxError as error:
-        col = (error.offset or 1) - 1
-        raise ExpressionError(f"syntax error in {text.strip()!r}\n    {text.strip()}\n    {' ' * col}^") from None
-    return _build(tree.body, set(names), text.strip())
+        col = max((error.offset or 1) - 1, 0)
+        if col > len(stripped) or len(stripped) > 100:
+            raise ExpressionError(f"syntax error in {_quoted(stripped)}") from None
+        raise ExpressionError(f"syntax error in {_quoted(stripped)}\n    {stripped}\n    {' ' * col}^") from None
+    except (ValueError, MemoryError, RecursionError):
+        raise ExpressionError(f"cannot parse {_quoted(stripped)}: too complex") from None
+    _check_depth(tree.body, stripped)
+    return _build(tree.body, frozenset(names), stripped)
+
+
+def _check_depth(root, text):
+    """Reject trees nested deeper than MAX_DEPTH (walked without recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"the expression {_quoted(text)} is nested too deeply "
+                                  f"(more than {MAX_DEPTH} levels); split it into [expressions]")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _undefined(name, names, text):
+    message = f"undefined name {name!r} in {_quoted(text)}"
+    close = difflib.get_close_matches(name, sorted(n for n in names if n != "t"), n=1, cutoff=0.75)
+    if close:
+        return message + f"; did you mean {close[0]!r}?"
+    if name in UNIT_SYMBOLS:
+        return message + (f"; single-letter units are not allowed in expressions (they look like variables): "
+                          f"write a prefixed unit such as m{name} or 1e-3*m{name}")
+    if name in FUNCTIONS:
+        return message + f"; {name} is a function: write {name}(...)"
+    from .units import suggest_unit
+    hint = suggest_unit(name)
+    if hint and hint in EXPRESSION_UNITS:
+        return message + f"; did you mean the unit {hint!r}?"
+    return message + "; declare it as a parameter, state variable, expression or input"
 
 
 def _build(node, names, text):
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ExpressionError(f"only numbers are allowed as constants, found {node.value!r} in {text!r}")
-        return Num(float(node.value))
+            kind = "a string" if isinstance(node.value, (str, bytes)) else repr(node.value)
+            if node.value is None or node.value is Ellipsis or isinstance(node.value, complex):
+                kind = repr(node.value)
+            raise ExpressionError(f"only numbers are allowed as constants, found {kind} in {_quoted(text)}")
+        return Num(_number(node.value, text))
     if isinstance(node, ast.Name):
         if node.id in names:
             return Sym(node.id)
         if node.id in EXPRESSION_UNITS:
             return UnitLit(node.id)
-        raise ExpressionError(f"undefined name {node.id!r} in {text!r}; declare it as a parameter, "
-                              f"state variable, expression or input")
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        if node.id in ("True", "False", "None"):
+            raise ExpressionError(f"{node.id} is not allowed in expressions, in {_quoted(text)}")
+        raise ExpressionError(_undefined(node.id, names, text))
+    if isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            symbol = {ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|",
+                      ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}.get(type(node.op), "this operator")
+            hint = "; write ** for a power" if symbol == "^" else "; use + - * / ** only"
+            raise ExpressionError(f"the operator {symbol} is not allowed in {_quoted(text)}{hint}")
         return BinOp(_BINOPS[type(node.op)], _build(node.left, names, text), _build(node.right, names, text))
     if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Invert):
+            raise ExpressionError(f"the operator ~ is not allowed in {_quoted(text)}; write 'not'")
         operand = _build(node.operand, names, text)
         if isinstance(node.op, ast.USub):
             return Num(-operand.value) if isinstance(operand, Num) else Neg(operand)
         if isinstance(node.op, ast.UAdd):
             return operand
-        if isinstance(node.op, ast.Not):
-            return Not(operand)
+        return Not(operand)
     if isinstance(node, ast.Compare):
         if len(node.ops) != 1:
-            raise ExpressionError(f"chained comparisons are not allowed in {text!r}; use 'and'")
+            raise ExpressionError(f"chained comparisons are not allowed in {_quoted(text)}; write 'a < b and b < c'")
         op = _CMPOPS.get(type(node.ops[0]))
         if op is None:
-            raise ExpressionError(f"comparison operator not allowed in {text!r}")
+            raise ExpressionError(f"only the comparisons < <= > >= == != are allowed, in {_quoted(text)}")
         return Compare(op, _build(node.left, names, text), _build(node.comparators[0], names, text))
     if isinstance(node, ast.BoolOp):
         op = "and" if isinstance(node.op, ast.And) else "or"
         return BoolOp(op, tuple(_build(v, names, text) for v in node.values))
     if isinstance(node, ast.Call):
+        allowed = ", ".join(sorted(FUNCTIONS))
         if not isinstance(node.func, ast.Name):
-            raise ExpressionError(f"only calls of the functions {sorted(FUNCTIONS)} are allowed, in {text!r}")
+            raise ExpressionError(f"only the functions {allowed} may be called, in {_quoted(text)}")
         func = node.func.id
         if func not in FUNCTIONS:
-            raise ExpressionError(f"function {func!r} is not allowed in {text!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
-        if node.keywords or len(node.args) != FUNCTIONS[func]:
-            raise ExpressionError(f"{func}() takes {FUNCTIONS[func]} positional argument(s), in {text!r}")
+            raise ExpressionError(f"function {func!r} is not allowed in {_quoted(text)}; allowed: {allowed}")
+        if node.keywords or len(node.args) != FUNCTIONS[func] or any(isinstance(a, ast.Starred) for a in node.args):
+            count = FUNCTIONS[func]
+            raise ExpressionError(f"{func}() takes {count} argument{'s' if count > 1 else ''}, in {_quoted(text)}")
         return Call(func, tuple(_build(a, names, text) for a in node.args))
-    kind = {
-        ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "lambda",
-        ast.IfExp: "conditional expression", ast.ListComp: "comprehension", ast.List: "list",
-        ast.Tuple: "tuple", ast.Dict: "dict", ast.JoinedStr: "string", ast.Starred: "starred expression",
-    }.get(type(node), type(node).__name__)
-    raise ExpressionError(f"{kind} is not allowed in expressions, in {text!r}")
+    kind = _DESCRIBE_NODE.get(type(node), type(node).__name__)
+    raise ExpressionError(f"{kind} is not allowed in expressions, in {_quoted(text)}")
 
 
 # ---------------------------------------------------------------------------- inspection
@@ -215,18 +306,23 @@ def dimension_of(expr, dims, units_text=None):
     """
     units_text = units_text or {}
 
-    def show(dim):
-        for name, text in units_text.items():
-            if dims.get(name) == dim and text not in ("1", ""):
-                return text
+    def show(node, dim):
+        """The unit of ``node`` as the user wrote it where possible (mV, pA/pF), else SI."""
+        text = unit_text_of(node, units_text)
+        if text is not None:
+            return text
         return describe_dimension(dim)
 
     def rec(node):
         if isinstance(node, Num):
             return DIMENSIONLESS
         if isinstance(node, Sym):
+            if node.name not in dims:
+                raise ExpressionError(f"undefined name {node.name!r} in '{to_text(expr)}'")
             return dims[node.name]
         if isinstance(node, UnitLit):
+            if node.name not in UNIT_SYMBOLS:
+                raise ExpressionError(f"unknown unit {node.name!r} in '{to_text(expr)}'")
             return UNIT_SYMBOLS[node.name][0]
         if isinstance(node, Neg):
             d = rec(node.operand)
@@ -236,10 +332,11 @@ def dimension_of(expr, dims, units_text=None):
             left, right = rec(node.left), rec(node.right)
             for side in (left, right):
                 _require_number(side, node, f"use {node.op} on")
-            if node.op in "+-":
+            if node.op in ("+", "-"):
                 if left != right:
-                    raise ExpressionError(f"cannot {'add' if node.op == '+' else 'subtract'} {show(left)} and "
-                                          f"{show(right)} in '{to_text(node)}'")
+                    verb = "add" if node.op == "+" else "subtract"
+                    raise ExpressionError(f"cannot {verb} {show(node.left, left)} and {show(node.right, right)} "
+                                          f"in '{to_text(node)}'")
                 return left
             if node.op == "*":
                 return left * right
@@ -247,45 +344,115 @@ def dimension_of(expr, dims, units_text=None):
                 return left / right
             # power
             if right != DIMENSIONLESS:
-                raise ExpressionError(f"an exponent must be dimensionless, in '{to_text(node)}'")
+                raise ExpressionError(f"an exponent must be dimensionless, but '{to_text(node.right)}' is "
+                                      f"{show(node.right, right)}, in '{to_text(node)}'")
             if left == DIMENSIONLESS:
                 return DIMENSIONLESS
             exponent = _constant_value(node.right)
             if exponent is None:
-                raise ExpressionError(f"a quantity with a unit ({show(left)}) can only be raised to a constant "
-                                      f"power, in '{to_text(node)}'")
+                raise ExpressionError(f"a quantity with a unit ('{to_text(node.left)}' is {show(node.left, left)}) "
+                                      f"can only be raised to a constant power, in '{to_text(node)}'")
+            if not math.isfinite(exponent) or abs(exponent) > 1000:
+                raise ExpressionError(f"the exponent in '{to_text(node)}' is too large")
             return left ** Fraction(exponent).limit_denominator(1000)
         if isinstance(node, Call):
+            if node.func not in FUNCTIONS or len(node.args) != FUNCTIONS[node.func]:
+                raise ExpressionError(f"unknown function {node.func!r} in '{to_text(expr)}'")
             args = [rec(a) for a in node.args]
             for a in args:
-                _require_number(a, node, f"call {node.func} on")
+                _require_number(a, node, f"call {node.func}() on")
             if node.func in _DIMENSIONLESS_ARGUMENT and args[0] != DIMENSIONLESS:
                 raise ExpressionError(f"the argument of {node.func}() must be dimensionless, but "
-                                      f"'{to_text(node.args[0])}' is {show(args[0])}")
+                                      f"'{to_text(node.args[0])}' is {show(node.args[0], args[0])}; "
+                                      f"divide it by a quantity of the same unit")
             if node.func == "sqrt":
                 return args[0] ** Fraction(1, 2)
             if node.func in ("min", "max") and args[0] != args[1]:
-                raise ExpressionError(f"{node.func}() of {show(args[0])} and {show(args[1])} in '{to_text(node)}'")
+                raise ExpressionError(f"{node.func}() needs two arguments with the same unit, but "
+                                      f"'{to_text(node.args[0])}' is {show(node.args[0], args[0])} and "
+                                      f"'{to_text(node.args[1])}' is {show(node.args[1], args[1])}")
             return args[0]
         if isinstance(node, Compare):
             left, right = rec(node.left), rec(node.right)
             if left == BOOLEAN or right == BOOLEAN:
                 raise ExpressionError(f"cannot compare a condition in '{to_text(node)}'")
             if left != right:
-                raise ExpressionError(f"cannot compare {show(left)} with {show(right)} in '{to_text(node)}'")
+                raise ExpressionError(f"cannot compare {show(node.left, left)} with {show(node.right, right)} "
+                                      f"in '{to_text(node)}'")
             return BOOLEAN
         if isinstance(node, BoolOp):
-            for operand in node.operands:
-                if rec(operand) != BOOLEAN:
-                    raise ExpressionError(f"'{node.op}' needs conditions on both sides, in '{to_text(node)}'")
+            for item in node.operands:
+                if rec(item) != BOOLEAN:
+                    raise ExpressionError(f"'{node.op}' needs conditions on both sides, but '{to_text(item)}' "
+                                          f"is not a comparison, in '{to_text(node)}'")
             return BOOLEAN
         if isinstance(node, Not):
             if rec(node.operand) != BOOLEAN:
                 raise ExpressionError(f"'not' needs a condition, in '{to_text(node)}'")
             return BOOLEAN
-        raise ExpressionError(f"unknown expression node {node!r}")
+        raise ExpressionError(f"not an expression node: {type(node).__name__}")
 
     return rec(expr)
+
+
+def unit_text_of(node, units_text):
+    """The unit of ``node`` spelled with the units the user wrote (``mV/ms``, ``pA/pF``), or None.
+
+    Only for nodes built from symbols with known unit text, unit literals, numbers and
+    ``* / **`` (and ``+ - min max abs`` of one unit); a readable hint, not a simplification.
+    """
+    def rec(n):
+        if isinstance(n, Num):
+            return "1"
+        if isinstance(n, Sym):
+            return units_text.get(n.name)
+        if isinstance(n, UnitLit):
+            return n.name
+        if isinstance(n, Neg):
+            return rec(n.operand)
+        if isinstance(n, Call) and n.func in ("abs", "min", "max"):
+            return rec(n.args[0])
+        if isinstance(n, BinOp):
+            left = rec(n.left)
+            if n.op in ("+", "-"):
+                return left
+            if n.op == "**":
+                exponent = _constant_value(n.right)
+                if left is None or exponent is None:
+                    return None
+                if left == "1":
+                    return "1"
+                shown = f"{exponent:g}" if exponent >= 0 else f"({exponent:g})"
+                return f"({left})**{shown}" if not _simple(left) else f"{left}**{shown}"
+            right = rec(n.right)
+            if left is None or right is None:
+                return None
+            if n.op == "*":
+                if left == "1":
+                    return right
+                if right == "1":
+                    return left
+                return f"{left}*{_paren(right)}" if "/" in right else f"{left}*{right}"
+            if right == "1":
+                return left
+            return f"{left}/{right if _simple(right) else _paren(right)}"
+        return None
+
+    try:
+        text = rec(node)
+    except RecursionError:
+        return None
+    if text is None or len(text) > 40:
+        return None
+    return "dimensionless" if text == "1" else text
+
+
+def _simple(text):
+    return all(c.isalnum() or c == "_" for c in text)
+
+
+def _paren(text):
+    return text if _simple(text) else f"({text})"
 
 
 def _require_number(dim, node, action):
@@ -327,6 +494,8 @@ class ExpressionPrinter:
         return self._print(expr)[0]
 
     def _print(self, node):
+        if type(node) not in _NODE_TYPES:
+            raise ExpressionError(f"not an expression node: {type(node).__name__}")
         method = getattr(self, "_print_" + type(node).__name__)
         return method(node)
 
@@ -338,6 +507,8 @@ class ExpressionPrinter:
 
     def _print_Num(self, node):
         value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ExpressionError(f"cannot print the number {value!r}: numbers must be finite")
         if value == int(value) and abs(value) < 1e15:
             text = f"{value:.1f}"
         else:
@@ -360,13 +531,16 @@ class ExpressionPrinter:
         return "-" + self._wrap(node.operand, _PRECEDENCE["neg"]), _PRECEDENCE["neg"]
 
     def _print_BinOp(self, node):
+        if node.op not in _BINOP_NAMES:
+            raise ExpressionError(f"not an arithmetic operator: {node.op!r}")
         precedence = _PRECEDENCE[node.op]
         if node.op == "**":
             left = self._wrap(node.left, precedence + 1)
             right = self._wrap(node.right, precedence)
             return self.power(left, right), precedence
         left = self._wrap(node.left, precedence)
-        right = self._wrap(node.right, precedence, right_side=node.op in "-/")
+        # a right operand of equal precedence keeps its parentheses: a - (b - c), a*(b/c), a + (b + c)
+        right = self._wrap(node.right, precedence, right_side=True)
         return f"{left} {node.op} {right}", precedence
 
     def power(self, base, exponent):
@@ -379,11 +553,15 @@ class ExpressionPrinter:
         return f"{self.known_functions[node.func]}({args})", _PRECEDENCE["atom"]
 
     def _print_Compare(self, node):
+        if node.op not in _CMPOP_NAMES:
+            raise ExpressionError(f"not a comparison operator: {node.op!r}")
         precedence = _PRECEDENCE["cmp"]
         return (f"{self._wrap(node.left, precedence + 1)} {node.op} {self._wrap(node.right, precedence + 1)}",
                 precedence)
 
     def _print_BoolOp(self, node):
+        if node.op not in ("and", "or"):
+            raise ExpressionError(f"not a boolean operator: {node.op!r}")
         precedence = _PRECEDENCE[node.op]
         op = self.and_operator if node.op == "and" else self.or_operator
         return f" {op} ".join(self._wrap(a, precedence + 1) for a in node.operands), precedence
@@ -423,7 +601,18 @@ class PythonPrinter(ExpressionPrinter):
         return f"({text})", _PRECEDENCE["atom"]
 
     def _print_Not(self, node):
-        return f"(~{self._wrap(node.operand, _PRECEDENCE['atom'])})", _PRECEDENCE["atom"]
+        # np.logical_not, not ~: ~ of a Python bool is -1 or -2, both true
+        return f"np.logical_not({self._print(node.operand)[0]})", _PRECEDENCE["atom"]
+
+    def _print_Sym(self, node):
+        if not isinstance(node.name, str) or not node.name.isidentifier():
+            raise ExpressionError(f"not a valid symbol name: {node.name!r}")
+        return super()._print_Sym(node)
+
+    def _print_UnitLit(self, node):
+        if node.name not in UNIT_SYMBOLS:
+            raise ExpressionError(f"unknown unit {node.name!r}")
+        return super()._print_UnitLit(node)
 
 
 def compile_expression(expr):
@@ -441,8 +630,23 @@ def compile_expression(expr):
 
 
 def evaluate(expr, values):
-    """Evaluate ``expr`` with ``values`` (name -> SI value); returns a float or array."""
-    return compile_expression(expr)(values)
+    """Evaluate ``expr`` with ``values`` (name -> SI value); returns a float or array.
+
+    Scalars are evaluated as numpy floats, so a division by zero or an overflow gives
+    inf or nan (without a warning) rather than an exception.
+    """
+    import numpy as np
+
+    function = compile_expression(expr)
+    ns = {name: np.float64(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+          for name, v in values.items()}
+    try:
+        with np.errstate(all="ignore"):
+            return function(ns)
+    except KeyError as error:
+        raise ExpressionError(f"no value for {error.args[0]!r} in '{to_text(expr)}'") from None
+    except ArithmeticError as error:
+        raise ExpressionError(f"cannot evaluate '{to_text(expr)}': {error}") from None
 
 
 def is_constant(expr):

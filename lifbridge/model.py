@@ -16,6 +16,7 @@ Dynamics::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -243,8 +244,8 @@ class Model:
 def to_unit(value, unit: Unit, what="value") -> float:
     """A number in ``unit`` from a number (already in ``unit``), a string with a unit, or a Brian2 quantity."""
     if isinstance(value, str):
-        number, given = parse_quantity(value, default_unit=unit)
         try:
+            number, given = parse_quantity(value, default_unit=unit)
             return number * given.factor_to(unit)
         except UnitError as error:
             raise ParameterError(f"{what}: {error}") from None
@@ -252,7 +253,12 @@ def to_unit(value, unit: Unit, what="value") -> float:
         import numpy as np
 
         return float(np.asarray(value) / unit.scale)
+    if isinstance(value, bool):
+        raise ParameterError(f"{what}: {value!r} is not a number")
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ParameterError(f"{what}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ParameterError(f"{what}: {value!r} is not a finite number")
+    return number

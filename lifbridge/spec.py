@@ -21,9 +21,11 @@ File layout (see ``models/lif.toml`` for a complete example)::
 
 from __future__ import annotations
 
+import difflib
 import keyword
-from dataclasses import replace
+import math
 import os
+from dataclasses import replace
 import re
 import tomllib
 from pathlib import Path
@@ -74,27 +76,75 @@ def load(name_or_path) -> Model:
     return load_file(path)
 
 
+MAX_FILE_BYTES = 1_000_000
+
+
 def load_file(path) -> Model:
+    """Read and check one model file; every problem is a :class:`SpecError`."""
     path = Path(path)
     shown = _display_path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
-        raise SpecError(shown, "", f"cannot read file: {error.strerror}") from None
+        raise SpecError(shown, "", f"cannot read file: {error.strerror or error}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(shown, "", f"too large for a model file (more than {MAX_FILE_BYTES} bytes)")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise SpecError(shown, "", "not a UTF-8 text file") from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise SpecError(shown, f"line {line}", f"not a UTF-8 text file (byte 0x{raw[error.start]:02x}); "
+                                               f"save it with UTF-8 encoding") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SpecError(shown, "", f"not valid TOML: {error}") from None
+        message = str(error)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if match:
+            problem = message[:match.start()]
+            problem = problem[:1].lower() + problem[1:]
+            raise SpecError(shown, f"line {match.group(1)}",
+                            f"not valid TOML: {problem} (column {match.group(2)})") from None
+        raise SpecError(shown, "", f"not valid TOML: {message}") from None
+    except (RecursionError, MemoryError):
+        raise SpecError(shown, "", "not valid TOML: nested too deeply") from None
+    if not data:
+        raise SpecError(shown, "", "the file is empty (or only comments); a model needs the tables "
+                                   "[model], [parameters], [state] and [equations], see models/lif.toml")
     return build_model(data, shown)
 
 
 def _display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
+    except (ValueError, OSError):
         return str(path)
+
+
+def _show(value) -> str:
+    """A TOML-ish rendering of a value for messages: "fast", true, 3.0, a table, a list."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = value if len(value) <= 50 else value[:47] + "..."
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _did_you_mean(word, choices):
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_KIND_NAMES = {"parameters": "a parameter", "state": "a state variable", "expressions": "an expression",
+               "inputs": "an input", "time": "time"}
 
 
 class _Builder:
@@ -105,31 +155,39 @@ class _Builder:
         self.source = source
         self.dims: dict = {"t": SECOND}
         self.units_text: dict = {}
+        self.declared: dict = {"t": "time"}    # name -> table that declares it
+        self._pending_spike_inputs = {}
+        self._spike_statements = {}
 
     def fail(self, field, problem):
         raise SpecError(self.source, field, problem)
+
+    def kind_of(self, name):
+        return _KIND_NAMES.get(self.declared.get(name), "not declared")
 
     def table(self, name, required=False):
         if name not in self.data:
             if required:
                 self.fail(f"[{name}]", "missing required table")
-            return {}
+            return [] if name == "constraints" else {}
         value = self.data[name]
         if name == "constraints":
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 self.fail("[[constraints]]", "must be an array of tables: [[constraints]] check = \"...\"")
             return value
         if not isinstance(value, dict):
-            self.fail(f"[{name}]", f"must be a table, got {type(value).__name__}")
+            self.fail(f"[{name}]", f"must be a table, got {_show(value)}")
         return value
 
     def entry(self, table, name, value, allowed, required):
         field = f"[{table}].{name}"
         if not isinstance(value, dict):
-            self.fail(field, f"must be an inline table such as {{ {', '.join(f'{k} = ...' for k in required)} }}")
-        unknown = set(value) - set(allowed)
-        if unknown:
-            self.fail(field, f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}")
+            example = ", ".join(f"{k} = ..." for k in required)
+            self.fail(field, f"must be an inline table such as {{ {example} }}, got {_show(value)}")
+        for key in value:
+            if key not in allowed:
+                self.fail(f"{field}.{key}", f"unknown key{_did_you_mean(key, allowed)}; "
+                                            f"allowed keys: {', '.join(allowed)}")
         for key in required:
             if key not in value:
                 self.fail(field, f"missing required key '{key}'")
@@ -141,11 +199,18 @@ class _Builder:
         except UnitError as error:
             self.fail(field + ".unit", str(error))
 
-    def expression(self, field, text, names=None):
+    def expression(self, field, text, allowed=None, what=None):
+        """Parse ``text`` with every declared name; names outside ``allowed`` are explained."""
         try:
-            return ex.parse_expression(text, self.dims.keys() if names is None else names)
+            tree = ex.parse_expression(text, self.dims.keys())
         except ExpressionError as error:
             self.fail(field, str(error))
+        if allowed is not None:
+            for name in sorted(ex.symbols(tree)):
+                if name not in allowed:
+                    self.fail(field, f"{what} may only use {_allowed_description(allowed, self)}, "
+                                     f"but {name!r} is {self.kind_of(name)}")
+        return tree
 
     def dimension(self, field, tree):
         try:
@@ -153,30 +218,49 @@ class _Builder:
         except ExpressionError as error:
             self.fail(field, str(error))
 
-    def declare(self, field, name, unit):
+    def check_name(self, field, name, table):
         if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name):
             self.fail(field, f"{name!r} is not a valid name (letters, digits and _, starting with a letter)")
+        if name == "t":
+            self.fail(field, "the name 't' is reserved: it means time in every expression; choose another name")
         if name in RESERVED_NAMES:
-            self.fail(field, f"the name {name!r} is reserved; choose another")
-        if name in self.dims:
-            self.fail(field, f"duplicate name {name!r}: it is already declared")
+            self.fail(field, f"the name {name!r} is reserved (used by lifbridge or the simulators); choose another")
+        if name in ex.EXPRESSION_UNITS:
+            self.fail(field, f"the name {name!r} is a unit (as in 10*{name}); choose another name")
+        if name in self.declared:
+            self.fail(field, f"duplicate name {name!r}: already declared in [{self.declared[name]}]; "
+                             f"names must be unique across [parameters], [state], [expressions] and [inputs]")
+        self.declared[name] = table
+
+    def declare(self, field, name, unit, table):
+        self.check_name(field, name, table)
         self.dims[name] = unit.dim
         self.units_text[name] = unit.name
 
-    def expect(self, field, tree, dim, what):
+    def show_dimension(self, tree, dim):
+        if dim == ex.BOOLEAN:
+            return "a condition"
+        return ex.unit_text_of(tree, self.units_text) or describe_dimension(dim)
+
+    def expect(self, field, tree, dim, what, want_text=None):
         got = self.dimension(field, tree)
         if got != dim:
-            shown_got = "a condition" if got == ex.BOOLEAN else describe_dimension(got)
-            shown_want = "a condition" if dim == ex.BOOLEAN else describe_dimension(dim)
-            self.fail(field, f"{what} must be {shown_want}, but '{ex.to_text(tree)}' is {shown_got}")
+            shown = self.show_dimension(tree, got)
+            if dim == ex.BOOLEAN:
+                self.fail(field, f"{what} must be a comparison such as 'V_m >= V_th', but '{ex.to_text(tree)}' "
+                                 f"is {'a value in ' + shown if got != DIMENSIONLESS else 'a number'}")
+            self.fail(field, f"{what} must be in {want_text or describe_dimension(dim)}, "
+                             f"but '{ex.to_text(tree)}' is {shown}")
+        return got
 
     # ------------------------------------------------------------------ sections
     def build(self) -> Model:
         if not isinstance(self.data, dict):
             self.fail("", "not a model file")
-        unknown = set(self.data) - TABLES
-        if unknown:
-            self.fail(f"[{sorted(unknown)[0]}]", f"unknown table; allowed tables: {', '.join(sorted(TABLES))}")
+        for name in self.data:
+            if name not in TABLES:
+                self.fail(f"[{name}]", f"unknown table{_did_you_mean(name, TABLES)}; "
+                                       f"allowed tables: {', '.join(sorted(TABLES))}")
         for name in REQUIRED_TABLES:
             self.table(name, required=True)
         info = self.model_info()
@@ -185,10 +269,10 @@ class _Builder:
         state_units = self.state_units()
         inputs = self.inputs()
         aliases = self.aliases()
-        state = self.state_initial(state_units, parameter_names)
+        state = self.state_initial(state_units, parameters)
         equations = self.equations(state_units)
         spike = self.spike(state_units)
-        refractory = self.refractory(state_units, parameter_names)
+        refractory = self.refractory(state_units, parameters)
         constraints = self.constraints(parameter_names)
         presets = self.presets(parameters)
         hints = self.hints()
@@ -200,25 +284,39 @@ class _Builder:
             constraints=tuple(constraints), presets=MappingProxyType(presets),
             hints=MappingProxyType(hints), source=self.source,
         )
-        try:
-            model.check_constraints()
-        except ParameterError as error:
-            self.fail("[[constraints]]", f"the default parameters violate a constraint: {error}")
+        values_si = model.parameter_values_si()
+        for index, constraint in enumerate(model.constraints):
+            try:
+                holds = bool(ex.evaluate(constraint.check, values_si))
+            except LifbridgeError as error:
+                self.fail(f"[[constraints]][{index}].check", str(error))
+            if not holds:
+                shown = ", ".join(f"{n} = {parameters[n].value:g} {parameters[n].unit}"
+                                  for n in sorted(ex.symbols(constraint.check)))
+                self.fail(f"[[constraints]][{index}].check",
+                          f"'{constraint.text}' does not hold for the default parameters ({shown})"
+                          + (f": {constraint.reason}" if constraint.reason else ""))
+        for preset in model.presets:
+            try:
+                model.with_preset(preset)
+            except LifbridgeError as error:
+                self.fail(f"[presets.{preset}]", str(error))
         return model
 
     def model_info(self):
         info = self.table("model", required=True)
         allowed = ("name", "description", "reference")
-        unknown = set(info) - set(allowed)
-        if unknown:
-            self.fail(f"[model].{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(allowed)}")
+        for key in info:
+            if key not in allowed:
+                self.fail(f"[model].{key}", f"unknown key{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
         for key in allowed:
             if key not in info:
                 self.fail(f"[model].{key}", "missing required field")
             if not isinstance(info[key], str) or not info[key].strip():
-                self.fail(f"[model].{key}", "must be a non-empty string")
+                self.fail(f"[model].{key}", f"must be a non-empty string, got {_show(info[key])}")
         if not _NAME.match(info["name"]):
-            self.fail("[model].name", f"{info['name']!r} is not a valid model name (letters, digits, _)")
+            self.fail("[model].name", f"{_show(info['name'])} is not a valid model name "
+                                      f"(letters, digits and _, starting with a letter)")
         return info
 
     def parameters(self):
@@ -227,15 +325,16 @@ class _Builder:
             field = self.entry("parameters", name, value, ("value", "unit", "description", "min", "max", "above"),
                                ("value", "unit"))
             unit = self.unit(field, value["unit"])
-            self.declare(field, name, unit)
+            self.declare(field, name, unit, "parameters")
             numbers = {}
             for key in ("value", "min", "max", "above"):
                 if key in value:
                     v = value[key]
                     if isinstance(v, bool) or not isinstance(v, (int, float)):
-                        self.fail(f"{field}.{key}", f"must be a number (in {unit.name}), got {v!r}")
-                    if v != v:
-                        self.fail(f"{field}.{key}", "must be a number, got nan")
+                        hint = " (write the number without quotes; the unit goes in 'unit')" if isinstance(v, str) else ""
+                        self.fail(f"{field}.{key}", f"must be a number (in {unit.name}), got {_show(v)}{hint}")
+                    if not math.isfinite(v):
+                        self.fail(f"{field}.{key}", f"must be a finite number, got {_show(v)}")
                     numbers[key] = float(v)
             if "min" in numbers and "above" in numbers:
                 self.fail(field, "give either 'min' (inclusive) or 'above' (exclusive), not both")
@@ -257,7 +356,7 @@ class _Builder:
         for name, value in table.items():
             field = self.entry("state", name, value, ("unit", "initial", "description"), ("unit", "initial"))
             unit = self.unit(field, value["unit"])
-            self.declare(field, name, unit)
+            self.declare(field, name, unit, "state")
             units[name] = unit
         return units
 
@@ -269,7 +368,7 @@ class _Builder:
                                ("kind", "unit"))
             kind = value["kind"]
             if kind not in ("spike", "current", "light"):
-                self.fail(f"{field}.kind", f"unknown input kind {kind!r}; use 'spike', 'current' or 'light'")
+                self.fail(f"{field}.kind", f"unknown input kind {_show(kind)}; use \"spike\", \"current\" or \"light\"")
             unit = self.unit(field, value["unit"])
             if kind == "current" and unit.dim != AMP:
                 self.fail(f"{field}.unit", f"a current input needs a current unit such as pA, got {unit.name}")
@@ -279,59 +378,71 @@ class _Builder:
                     self.fail(f"{field}.sign", "a spike input needs sign = \"excitatory\" or \"inhibitory\"")
                 if "on_spike" not in value:
                     self.fail(f"{field}.on_spike", "a spike input needs on_spike = [\"I_syn_exc += weight\"]")
+                # spike inputs are not symbols of the equations, but their names must still be unique
+                self.check_name(field, name, "inputs")
                 spike_inputs[name] = (field, value["on_spike"], unit)
             else:
                 if "on_spike" in value or sign:
                     self.fail(field, f"'on_spike' and 'sign' are for spike inputs only, not {kind} inputs")
-                self.declare(field, name, unit)
+                self.declare(field, name, unit, "inputs")
             result[name] = InputPort(name, kind, unit, sign, (), str(value.get("description", "")))
         self._pending_spike_inputs = spike_inputs
         return result
 
     def aliases(self):
         table = self.table("expressions")
+        units = {}
         for name, value in table.items():
             field = self.entry("expressions", name, value, ("expr", "unit", "description"), ("expr", "unit"))
-            unit = self.unit(field, value["unit"])
-            self.declare(field, name, unit)
-        names = set(self.dims)
-        parsed = {name: self.expression(f"[expressions].{name}", value["expr"], names) for name, value in table.items()}
-        # check in dependency order, rejecting cycles
-        order, state = [], {}
+            units[name] = self.unit(field, value["unit"])
+            self.declare(field, name, units[name], "expressions")
+        parsed = {name: self.expression(f"[expressions].{name}.expr", value["expr"]) for name, value in table.items()}
+        # reject cycles before checking units, so that the message names the cycle
+        state = {}
 
         def visit(name, chain):
             if state.get(name) == "done":
                 return
             if state.get(name) == "visiting":
-                self.fail(f"[expressions].{name}", f"circular definition: {' -> '.join(chain + [name])}")
+                cycle = chain[chain.index(name):] + [name]
+                self.fail(f"[expressions].{cycle[0]}.expr", f"circular definition: {' -> '.join(cycle)}")
             state[name] = "visiting"
-            for dep in ex.symbols(parsed[name]):
+            for dep in sorted(ex.symbols(parsed[name])):
                 if dep in parsed:
                     visit(dep, chain + [name])
             state[name] = "done"
-            order.append(name)
 
         for name in parsed:
             visit(name, [])
         result = {}
-        for name in parsed:
-            value = table[name]
-            unit = parse_unit(value["unit"])
-            self.expect(f"[expressions].{name}", parsed[name], unit.dim, f"expression {name} (declared {unit.name})")
+        for name, value in table.items():
+            unit = units[name]
+            self.expect(f"[expressions].{name}.expr", parsed[name], unit.dim, f"expression {name}",
+                        f"{unit.name} (its declared unit)")
             result[name] = Alias(name, parsed[name], unit, str(value.get("description", "")))
         return result
 
-    def state_initial(self, units, parameter_names):
+    def state_initial(self, units, parameters):
         result = {}
+        values_si = {n: p.value * p.unit.scale for n, p in parameters.items()}
         for name, value in self.data["state"].items():
             field = f"[state].{name}.initial"
             initial = value["initial"]
             if isinstance(initial, bool) or not isinstance(initial, (int, float, str)):
-                self.fail(field, f"must be a number (in {units[name].name}) or an expression of parameters, got {initial!r}")
+                self.fail(field, f"must be a number (in {units[name].name}) or an expression of parameters, "
+                                 f"got {_show(initial)}")
             if isinstance(initial, str):
-                tree = self.expression(field, initial, parameter_names)
-                self.expect(field, tree, units[name].dim, f"the initial value of {name}")
+                tree = self.expression(field, initial, set(parameters), "an initial value")
+                self.expect(field, tree, units[name].dim, f"the initial value of {name}", units[name].name)
+                try:
+                    number = float(ex.evaluate(tree, values_si))
+                except (LifbridgeError, TypeError, ValueError):
+                    number = math.nan
+                if not math.isfinite(number):
+                    self.fail(field, f"'{ex.to_text(tree)}' is not a finite number with the default parameters")
             else:
+                if not math.isfinite(initial):
+                    self.fail(field, f"must be a finite number, got {_show(initial)}")
                 tree = float(initial)
             result[name] = StateVariable(name, units[name], tree, str(value.get("description", "")))
         return result
@@ -342,47 +453,64 @@ class _Builder:
         for name, text in table.items():
             field = f"[equations].{name}"
             if name not in units:
-                self.fail(field, f"{name!r} is not a state variable; equations give d(state)/dt for names in [state]")
+                kind = self.kind_of(name)
+                what = f"{name!r} is {kind}" if kind != "not declared" else f"{name!r} is not declared in [state]"
+                self.fail(field, f"{what}; [equations] gives d/dt of the variables in [state] "
+                                 f"({', '.join(units)}), so declare {name} in [state] or remove this line")
             tree = self.expression(field, text)
-            self.expect(field, tree, units[name].dim / SECOND, f"d{name}/dt ({units[name].name} per time)")
+            unit = units[name]
+            got = self.dimension(field, tree)
+            if got != unit.dim / SECOND:
+                shown = self.show_dimension(tree, got)
+                hint = " (divide by a time constant)" if got == unit.dim else ""
+                self.fail(field, f"d{name}/dt must have units of {unit.name} per time (e.g. {_per_ms(unit)}), "
+                                 f"but '{ex.to_text(tree)}' is {shown}{hint}")
             result[name] = tree
         for name in units:
             if name not in result:
-                self.fail(f"[equations].{name}", f"missing equation for state variable {name!r} (write \"0\" if it only changes at events)")
+                self.fail(f"[equations].{name}", f"missing equation for state variable {name!r} "
+                                                 f"(write {name} = \"0\" if it only changes at events)")
         # spike inputs can be checked now that every symbol is known
         ports = {}
         for port, (field, statements, unit) in self._pending_spike_inputs.items():
             dims = dict(self.dims, weight=unit.dim)
-            ports[port] = self.statements(f"{field}.on_spike", statements, units, dims)
+            ports[port] = self.statements(f"{field}.on_spike", statements, units, dims,
+                                          {**self.units_text, "weight": unit.name})
         self._spike_statements = ports
         return result
 
-    def statements(self, field, statements, units, dims=None):
+    def statements(self, field, statements, units, dims=None, units_text=None):
         if isinstance(statements, str):
             statements = [statements]
         if not isinstance(statements, list) or not statements:
             self.fail(field, "must be a list of statements such as [\"V_m = V_reset\"]")
         result = []
         dims = dims or self.dims
+        units_text = units_text or self.units_text
         for index, text in enumerate(statements):
             where = f"{field}[{index}]"
             if not isinstance(text, str):
-                self.fail(where, f"must be a string, got {text!r}")
+                self.fail(where, f"must be a string such as \"V_m = V_reset\", got {_show(text)}")
             match = _ASSIGN.match(text)
             if not match:
-                self.fail(where, f"cannot read {text!r}; write 'variable = expression' (or +=, -=, *=)")
+                self.fail(where, f"cannot read {_show(text)}; write 'variable = expression' (or +=, -=, *=)")
             target, op, value_text = match.groups()
             if target not in units:
-                self.fail(where, f"cannot assign to {target!r}: it is not a state variable")
+                kind = self.kind_of(target)
+                what = "it is not declared" if kind == "not declared" else f"it is {kind}"
+                self.fail(where, f"cannot assign to {target!r}: {what}; only state variables "
+                                 f"({', '.join(units)}) can be changed")
             try:
                 tree = ex.parse_expression(value_text, dims.keys())
-                got = ex.dimension_of(tree, dims, self.units_text)
+                got = ex.dimension_of(tree, dims, units_text)
             except ExpressionError as error:
                 self.fail(where, str(error))
             want = DIMENSIONLESS if op == "*=" else units[target].dim
             if got != want:
-                self.fail(where, f"'{text}' assigns {describe_dimension(got) if got != ex.BOOLEAN else 'a condition'} "
-                                 f"to {target} ({units[target].name})")
+                shown = "a condition" if got == ex.BOOLEAN else (ex.unit_text_of(tree, units_text)
+                                                                  or describe_dimension(got))
+                need = "a dimensionless factor" if op == "*=" else units[target].name
+                self.fail(where, f"'{text.strip()}' assigns {shown} to {target}, which needs {need}")
             result.append(Assignment(target, op, tree))
         return tuple(result)
 
@@ -390,9 +518,10 @@ class _Builder:
         table = self.table("spike")
         if not table:
             return None
-        unknown = set(table) - {"condition", "reset"}
-        if unknown:
-            self.fail(f"[spike].{sorted(unknown)[0]}", "unknown key; allowed: condition, reset")
+        for key in table:
+            if key not in ("condition", "reset"):
+                self.fail(f"[spike].{key}", f"unknown key{_did_you_mean(key, ('condition', 'reset'))}; "
+                                            f"allowed: condition, reset")
         if "condition" not in table:
             self.fail("[spike].condition", "missing spike condition, e.g. \"V_m >= V_th\"")
         condition = self.expression("[spike].condition", table["condition"])
@@ -400,20 +529,34 @@ class _Builder:
         reset = self.statements("[spike].reset", table["reset"], units) if "reset" in table else ()
         return Spike(condition, reset)
 
-    def refractory(self, units, parameter_names):
+    def refractory(self, units, parameters):
         table = self.table("refractory")
         if not table:
             return None
-        unknown = set(table) - {"period", "clamp"}
-        if unknown:
-            self.fail(f"[refractory].{sorted(unknown)[0]}", "unknown key; allowed: period, clamp")
+        for key in table:
+            if key not in ("period", "clamp"):
+                self.fail(f"[refractory].{key}", f"unknown key{_did_you_mean(key, ('period', 'clamp'))}; "
+                                                 f"allowed: period, clamp")
         if "period" not in table:
             self.fail("[refractory].period", "missing refractory period, e.g. \"t_ref\"")
-        period = self.expression("[refractory].period", table["period"], parameter_names)
-        self.expect("[refractory].period", period, SECOND, "the refractory period")
+        period = self.expression("[refractory].period", table["period"], set(parameters), "the refractory period")
+        got = self.dimension("[refractory].period", period)
+        if got != SECOND:
+            self.fail("[refractory].period", f"the refractory period must be a time (e.g. in ms), but "
+                                             f"'{ex.to_text(period)}' is {self.show_dimension(period, got)}")
+        values_si = {n: p.value * p.unit.scale for n, p in parameters.items()}
+        try:
+            seconds = float(ex.evaluate(period, values_si))
+        except (LifbridgeError, TypeError, ValueError):
+            seconds = math.nan
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            self.fail("[refractory].period", f"'{ex.to_text(period)}' must be a finite time >= 0 with the "
+                                             f"default parameters, got {seconds * 1e3:g} ms")
         clamp = table.get("clamp", [])
-        if not isinstance(clamp, list) or any(c not in units for c in clamp):
-            self.fail("[refractory].clamp", f"must be a list of state variables, got {clamp!r}")
+        if not isinstance(clamp, list) or not all(isinstance(c, str) and c in units for c in clamp):
+            bad = clamp if not isinstance(clamp, list) else next(c for c in clamp if not (isinstance(c, str) and c in units))
+            self.fail("[refractory].clamp", f"must be a list of state variables ({', '.join(units)}), "
+                                            f"but {_show(bad)} is not one")
         if self.data.get("spike") is None:
             self.fail("[refractory]", "a refractory period needs a [spike] table")
         return Refractory(period, tuple(clamp))
@@ -422,12 +565,16 @@ class _Builder:
         result = []
         for index, item in enumerate(self.table("constraints")):
             field = f"[[constraints]][{index}]"
-            unknown = set(item) - {"check", "reason"}
-            if unknown or "check" not in item:
-                self.fail(field, "each constraint needs check = \"...\" and an optional reason")
-            tree = self.expression(field + ".check", item["check"], parameter_names)
+            for key in item:
+                if key not in ("check", "reason"):
+                    self.fail(f"{field}.{key}", f"unknown key{_did_you_mean(key, ('check', 'reason'))}; "
+                                                f"allowed: check, reason")
+            if "check" not in item:
+                self.fail(field, "each constraint needs check = \"...\" (and an optional reason)")
+            tree = self.expression(field + ".check", item["check"], parameter_names, "a constraint")
             self.expect(field + ".check", tree, ex.BOOLEAN, "a constraint")
-            result.append(Constraint(tree, item["check"], str(item.get("reason", ""))))
+            result.append(Constraint(tree, ex.to_text(tree) if not isinstance(item["check"], str) else item["check"],
+                                     str(item.get("reason", ""))))
         return result
 
     def presets(self, parameters):
@@ -438,9 +585,9 @@ class _Builder:
                 self.fail(field, "must be a table of parameter values")
             for name, value in values.items():
                 if name not in parameters:
-                    self.fail(f"{field}.{name}", f"{name!r} is not a parameter")
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    self.fail(f"{field}.{name}", f"must be a number in {parameters[name].unit.name}, got {value!r}")
+                    self.fail(f"{field}.{name}", f"{name!r} is not a parameter{_did_you_mean(name, parameters)}")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    self.fail(f"{field}.{name}", f"must be a number in {parameters[name].unit.name}, got {_show(value)}")
                 try:
                     parameters[name].check(float(value))
                 except ParameterError as error:
@@ -450,10 +597,22 @@ class _Builder:
 
     def hints(self):
         table = self.table("hints")
-        unknown = set(table) - HINT_KEYS
-        if unknown:
-            self.fail(f"[hints].{sorted(unknown)[0]}", f"unknown hint; known hints: {', '.join(sorted(HINT_KEYS))}")
+        for key in table:
+            if key not in HINT_KEYS:
+                self.fail(f"[hints].{key}", f"unknown hint{_did_you_mean(key, HINT_KEYS)}; "
+                                            f"known hints: {', '.join(sorted(HINT_KEYS))}")
         return dict(table)
+
+
+def _per_ms(unit):
+    return f"{unit.name}/ms" if all(c.isalnum() or c == "_" for c in unit.name) else f"({unit.name})/ms"
+
+
+def _allowed_description(allowed, builder):
+    kinds = {builder.declared.get(n) for n in allowed}
+    if kinds <= {"parameters"}:
+        return "parameters and numbers with units"
+    return "the names " + ", ".join(sorted(allowed))
 
 
 def build_model(data, source="<model>") -> Model:

@@ -12,6 +12,7 @@ evaluated.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -127,57 +128,127 @@ class Unit:
 ONE = Unit(DIMENSIONLESS, 1.0, "1")
 
 
+MAX_UNIT_EXPONENT = 12
+
+
 def parse_unit(text) -> Unit:
     """Parse a unit string such as ``"mV"``, ``"1/ms"``, ``"mS/cm**2"`` into a :class:`Unit`."""
     if not isinstance(text, str):
-        raise UnitError(f"a unit must be a string such as \"mV\", got {text!r}")
+        raise UnitError(f"a unit must be a string such as \"mV\", got {_shown_value(text)}")
     stripped = text.strip()
     if stripped in ("", "1", "dimensionless"):
         return Unit(DIMENSIONLESS, 1.0, "1")
+    if len(stripped) > 200 or "\n" in stripped:
+        raise UnitError(f"cannot parse unit {_shown_text(stripped)}: a unit is a short name such as mV or mS/cm**2")
     source = stripped.replace("^", "**")
     try:
         tree = ast.parse(source, mode="eval").body
-    except SyntaxError:
-        raise UnitError(f"cannot parse unit {text!r}") from None
-    dim, scale = _unit_node(tree, text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise UnitError(f"cannot parse unit {_shown_text(stripped)}; write e.g. mV, pA, 1/ms or mS/cm**2") from None
+    try:
+        dim, scale = _unit_node(tree, stripped)
+    except RecursionError:
+        raise UnitError(f"cannot parse unit {_shown_text(stripped)}: too deeply nested") from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise UnitError(f"unit {_shown_text(stripped)} has a scale of {scale:g}; "
+                        f"numbers in a unit must keep it positive and finite")
     return Unit(dim, scale, stripped)
+
+
+def _shown_text(text):
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _shown_value(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _unit_node(node, text):
     if isinstance(node, ast.Name):
         if node.id not in UNIT_SYMBOLS:
-            hint = _suggest(node.id)
-            raise UnitError(f"unknown unit {node.id!r} in {text!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+            where = "" if node.id == text else f" in {_shown_text(text)}"
+            hint = suggest_unit(node.id)
+            raise UnitError(f"unknown unit {node.id!r}{where}" + (f"; did you mean {hint!r}?" if hint else
+                            "; known units are V, A, s, F, S, Ohm, Hz, m, W, g, C with a prefix "
+                            "p, n, u, m, c, k, M or G (e.g. mV, pA, nS, ms)"))
         return UNIT_SYMBOLS[node.id]
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return DIMENSIONLESS, float(node.value)
+        value = float(node.value) if abs(node.value) < 1e308 else math.inf
+        if not (math.isfinite(value) and value > 0):
+            raise UnitError(f"cannot parse unit {_shown_text(text)}: a number in a unit must be positive and finite")
+        return DIMENSIONLESS, value
     if isinstance(node, ast.BinOp):
         if isinstance(node.op, ast.Pow):
             base_dim, base_scale = _unit_node(node.left, text)
             exponent = _exponent(node.right, text)
-            return base_dim ** exponent, base_scale ** float(exponent)
-        ld, ls = _unit_node(node.left, text)
-        rd, rs = _unit_node(node.right, text)
-        if isinstance(node.op, ast.Mult):
-            return ld * rd, ls * rs
-        if isinstance(node.op, ast.Div):
+            try:
+                return base_dim ** exponent, base_scale ** float(exponent)
+            except (OverflowError, ZeroDivisionError):
+                return base_dim ** exponent, math.inf
+        if isinstance(node.op, (ast.Mult, ast.Div)):
+            ld, ls = _unit_node(node.left, text)
+            rd, rs = _unit_node(node.right, text)
+            if isinstance(node.op, ast.Mult):
+                return ld * rd, ls * rs
             return ld / rd, ls / rs
-    raise UnitError(f"cannot parse unit {text!r}: only unit names, numbers, '*', '/' and '**' are allowed")
+    raise UnitError(f"cannot parse unit {_shown_text(text)}: only unit names, numbers, '*', '/' and '**' are allowed")
 
 
 def _exponent(node, text):
     sign = 1
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        sign, node = -1, node.operand
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign, node = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        if node.value > MAX_UNIT_EXPONENT:
+            raise UnitError(f"cannot parse unit {_shown_text(text)}: exponent {sign * node.value} is too large "
+                            f"(at most {MAX_UNIT_EXPONENT})")
         return sign * node.value
-    raise UnitError(f"cannot parse unit {text!r}: exponents must be whole numbers")
+    raise UnitError(f"cannot parse unit {_shown_text(text)}: exponents must be whole numbers")
 
 
-def _suggest(name):
-    lowered = {k.lower(): k for k in UNIT_SYMBOLS}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
+_SPELLED_PREFIXES = {"pico": "p", "nano": "n", "micro": "u", "milli": "m", "centi": "c", "kilo": "k",
+                     "mega": "M", "giga": "G", "": ""}
+_ALIASES = {"sec": "s", "secs": "s", "seconds": "s", "volts": "V", "amps": "A", "amperes": "A",
+            "ohms": "Ohm", "mho": "S", "hz": "Hz", "mhz": "mHz", "khz": "kHz"}
+
+
+def _base_unit_for(word):
+    lowered = word.lower()
+    if not lowered:
+        return None
+    for candidate in (lowered, lowered[:-1] if lowered.endswith("s") else None):
+        if candidate in _LONG_NAMES:
+            return _LONG_NAMES[candidate]
+    if lowered in _ALIASES:
+        return _ALIASES[lowered]
+    return next((k for k in _BASE_UNITS if k.lower() == lowered), None)
+
+
+def suggest_unit(name):
+    """The known unit that ``name`` most likely means (a case slip, a spelled-out name), or None."""
+    if not isinstance(name, str) or not name:
+        return None
+    # the same letters in another case: prefer the candidate that changes the fewest letters
+    candidates = [k for k in UNIT_SYMBOLS if k.lower() == name.lower() and len(k) <= 4]
+    if candidates:
+        return min(candidates, key=lambda k: (sum(a != b for a, b in zip(k, name)), k))
+    lowered = name.lower()
+    if lowered in _ALIASES:
+        return _ALIASES[lowered]
+    # a prefix followed by a spelled-out or capitalised unit name: mVolt, millivolt, msec, kOhms
+    for spelled, prefix in _SPELLED_PREFIXES.items():
+        starts = []
+        if spelled and lowered.startswith(spelled):
+            starts.append(len(spelled))
+        if prefix and name.startswith(prefix):
+            starts.append(len(prefix))
+        if not spelled:
+            starts.append(0)
+        for start in starts:
+            base = _base_unit_for(name[start:])
+            if base and prefix + base in UNIT_SYMBOLS:
+                return prefix + base
     return None
 
 
@@ -200,7 +271,8 @@ def describe_dimension(dim: Dimension) -> str:
     for base, e in zip(BASE_NAMES, dim.exponents):
         if e == 0:
             continue
-        parts.append(base if e == 1 else f"{base}**{e}")
+        e = Fraction(e)
+        parts.append(base if e == 1 else f"{base}**{e}" if e.denominator == 1 else f"{base}**({e})")
     return "*".join(parts)
 
 
@@ -218,9 +290,12 @@ def parse_quantity(text: str, default_unit: Unit | None = None) -> tuple[float, 
     number, unit_text = match.groups()
     if unit_text.startswith("*"):
         unit_text = unit_text[1:].strip()
+    value = float(number)
+    if not math.isfinite(value):
+        raise UnitError(f"the number in {_shown_text(str(text))} is too large")
     if not unit_text:
-        return float(number), (default_unit or ONE)
-    return float(number), parse_unit(unit_text)
+        return value, (default_unit or ONE)
+    return value, parse_unit(unit_text)
 
 
 def convert(value: float, unit: Unit, target: Unit, what: str = "value") -> float:
