@@ -35,7 +35,8 @@ from . import expr as ex
 from .errors import ExpressionError, LifbridgeError, ParameterError, SpecError, UnitError
 from .model import (Alias, Assignment, Constraint, InputPort, Model, Parameter, Refractory,
                     Spike, StateVariable)
-from .units import AMP, DIMENSIONLESS, SECOND, Unit, describe_dimension, parse_unit
+from .units import _LONG_NAMES as _LONG_UNIT_NAMES
+from .units import AMP, DIMENSIONLESS, SECOND, describe_dimension, parse_unit
 
 TABLES = {"model", "parameters", "state", "expressions", "equations", "spike", "refractory",
           "inputs", "constraints", "presets", "hints"}
@@ -45,7 +46,7 @@ RESERVED_NAMES = {"t", "dt", "weight", "i", "N", "xi", "lastspike", "not_refract
 HINT_KEYS = {"brian2_method", "nestml_solver", "analytic", "nest_builtin", "reference_rtol",
              "spike_variable", "reference_max_step_ms", "fi_current_range_pA", "notes"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_ASSIGN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=|\+=|-=|\*=)\s*(.+?)\s*$")
+_ASSIGN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=|\+=|-=|\*=)(?!=)\s*(.+?)\s*$")
 
 
 def models_dir() -> Path:
@@ -225,7 +226,7 @@ class _Builder:
             self.fail(field, "the name 't' is reserved: it means time in every expression; choose another name")
         if name in RESERVED_NAMES:
             self.fail(field, f"the name {name!r} is reserved (used by lifbridge or the simulators); choose another")
-        if name in ex.EXPRESSION_UNITS:
+        if name in ex.EXPRESSION_UNITS and name not in _LONG_UNIT_NAMES:
             self.fail(field, f"the name {name!r} is a unit (as in 10*{name}); choose another name")
         if name in self.declared:
             self.fail(field, f"duplicate name {name!r}: already declared in [{self.declared[name]}]; "
@@ -493,7 +494,8 @@ class _Builder:
                 self.fail(where, f"must be a string such as \"V_m = V_reset\", got {_show(text)}")
             match = _ASSIGN.match(text)
             if not match:
-                self.fail(where, f"cannot read {_show(text)}; write 'variable = expression' (or +=, -=, *=)")
+                hint = " ('==' compares; use '=' to assign)" if "==" in text else ""
+                self.fail(where, f"cannot read {_show(text)}; write 'variable = expression' (or +=, -=, *=){hint}")
             target, op, value_text = match.groups()
             if target not in units:
                 kind = self.kind_of(target)
@@ -557,7 +559,7 @@ class _Builder:
             bad = clamp if not isinstance(clamp, list) else next(c for c in clamp if not (isinstance(c, str) and c in units))
             self.fail("[refractory].clamp", f"must be a list of state variables ({', '.join(units)}), "
                                             f"but {_show(bad)} is not one")
-        if self.data.get("spike") is None:
+        if not self.data.get("spike"):
             self.fail("[refractory]", "a refractory period needs a [spike] table")
         return Refractory(period, tuple(clamp))
 
