@@ -59,12 +59,13 @@ _UNITS = {
 
 
 def _brian2_unit(name):
-    from brian2.units import allunits as u  # imported lazily, only for Quantity input
+    from brian2 import units as u  # imported lazily, only for Quantity input
+    from brian2.units.allunits import mmetre, mwatt
 
     return {
         "pA": u.pA, "pF": u.pF, "nS": u.nS, "mV": u.mV, "ms": u.ms, "Hz": u.Hz, "1": 1,
-        "nS/mV": u.nS / u.mV, "mW/mm2": u.mW / u.mm**2,
-        "1/(ms*mW/mm2)": 1 / (u.ms * u.mW / u.mm**2),
+        "nS/mV": u.nS / u.mV, "mW/mm2": mwatt / mmetre**2,
+        "1/(ms*mW/mm2)": 1 / (u.ms * mwatt / mmetre**2),
     }[name]
 
 
@@ -175,10 +176,12 @@ def lif_rate_with_conductance(I, *, C_m, tau_m, E_L, V_th, V_reset, t_ref, g_ext
     ``g_L + g_extra``, time constant ``C_m / (g_L + g_extra)`` and resting potential
     ``(g_L E_L + g_extra E_extra) / (g_L + g_extra)``. Other units as in :func:`lif_rate`.
     """
-    args = _arrays(I, g_extra, E_extra, C_m, tau_m, E_L, V_th, V_reset, t_ref)
-    _check_lif(args[3], args[4], args[6], args[7], args[8])
-    _require(args[1] >= 0, "g_extra must be non-negative (nS)")
-    return _result(1e3 * _lif_rate_with_conductance_per_ms(*args))
+    I, g_extra, E_extra, C_m, tau_m, E_L, V_th, V_reset, t_ref = _arrays(
+        I, g_extra, E_extra, C_m, tau_m, E_L, V_th, V_reset, t_ref)
+    _check_lif(C_m, tau_m, V_th, V_reset, t_ref)
+    _require(g_extra >= 0, "g_extra must be non-negative (nS)")
+    rate = _lif_rate_with_conductance_per_ms(I, g_extra, E_extra, C_m, tau_m, E_L, V_th, V_reset, t_ref)
+    return _result(1e3 * rate)
 
 
 @_accepts_quantities
@@ -187,12 +190,13 @@ def lif_current_for_rate(rate_hz, *, C_m, tau_m, E_L, V_th, V_reset, t_ref):
 
     ``I = g_L (V_th - E_L + (V_th - V_reset) / expm1((1/r - t_ref) / tau_m))``; a rate of 0
     gives the rheobase. Raises ValueError for negative rates and for rates at or above
-    ``1/t_ref``. Units as in :func:`lif_rate`.
+    ``1/t_ref``. Units as in :func:`lif_rate`. Very low rates (interspike interval of tens of
+    tau_m) need a current within rounding error of the rheobase, which is then returned.
     """
     rate_hz, C_m, tau_m, E_L, V_th, V_reset, t_ref = _arrays(rate_hz, C_m, tau_m, E_L, V_th, V_reset, t_ref)
     _check_lif(C_m, tau_m, V_th, V_reset, t_ref)
     _check_target_rate(rate_hz, t_ref)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         T = 1e3 / rate_hz - t_ref  # ms spent integrating from reset to threshold
         V_inf = V_th + (V_th - V_reset) / np.expm1(T / tau_m)
     return _result(C_m / tau_m * (V_inf - E_L))
@@ -383,7 +387,8 @@ def _log_mfpt_integral(y_r, y_th):
     """
     negative = 0.0
     if y_r < -1.0:
-        negative += _quad(lambda x: math.exp(x) * erfcx(math.exp(x)), math.log(-min(y_th, -1.0)), math.log(-y_r))
+        x_lo, x_hi = math.log(-min(y_th, -1.0)), math.log(-y_r)
+        negative += _quad(lambda x: math.exp(x) * erfcx(math.exp(x)), x_lo, x_hi)
     lo, hi = max(y_r, -1.0), min(y_th, 0.0)
     if lo < hi:
         negative += _quad(lambda u: erfcx(-u), lo, hi)
