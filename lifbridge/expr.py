@@ -156,9 +156,12 @@ def parse_expression(text, names) -> object:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as error:
         col = max((error.offset or 1) - 1, 0)
+        detail = "" if not error.msg or error.msg.startswith("invalid syntax") else f" ({error.msg})"
+        if "\n" in detail or len(detail) > 80:
+            detail = ""
         if col > len(stripped) or len(stripped) > 100:
-            raise ExpressionError(f"syntax error in {_quoted(stripped)}") from None
-        raise ExpressionError(f"syntax error in {_quoted(stripped)}\n    {stripped}\n    {' ' * col}^") from None
+            raise ExpressionError(f"syntax error in {_quoted(stripped)}{detail}") from None
+        raise ExpressionError(f"syntax error in {_quoted(stripped)}{detail}\n    {stripped}\n    {' ' * col}^") from None
     except (ValueError, MemoryError, RecursionError):
         raise ExpressionError(f"cannot parse {_quoted(stripped)}: too complex") from None
     _check_depth(tree.body, stripped)
@@ -509,6 +512,7 @@ class ExpressionPrinter:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ExpressionError(f"cannot print the number {value!r}: numbers must be finite")
+        value = float(value)  # a numpy float would print as np.float64(...)
         if value == int(value) and abs(value) < 1e15:
             text = f"{value:.1f}"
         else:

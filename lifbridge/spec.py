@@ -220,7 +220,9 @@ class _Builder:
             self.fail(field, str(error))
 
     def check_name(self, field, name, table):
-        if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name):
+        if isinstance(name, str) and keyword.iskeyword(name):
+            self.fail(field, f"{name!r} is a Python keyword and cannot be a name; choose another")
+        if not isinstance(name, str) or not _NAME.match(name):
             self.fail(field, f"{name!r} is not a valid name (letters, digits and _, starting with a letter)")
         if name == "t":
             self.fail(field, "the name 't' is reserved: it means time in every expression; choose another name")
