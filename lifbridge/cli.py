@@ -93,6 +93,22 @@ def build_parser():
             p.add_argument("--unit", default="pA", help="unit of the currents (default pA)")
             p.add_argument("--steady", action="store_true", help="rate = 1/mean ISI after the first half of the run")
 
+    p = sub.add_parser("validate", help="validate models on every backend against theory and the reference "
+                       "integrator, and write a report")
+    p.add_argument("--models", nargs="+", metavar="MODEL", help="models to validate (default: all bundled)")
+    p.add_argument("--backends", nargs="+", metavar="BACKEND", choices=BACKENDS,
+                   help="backends (default: every installed one; --quick: brian2)")
+    p.add_argument("--out", default="lifbridge-report", help="output directory (default lifbridge-report/)")
+    p.add_argument("--quick", action="store_true", help="short runs and coarse sweeps (under a minute)")
+    p.add_argument("--dt", type=float, default=0.1, metavar="MS", help="time step (ms, default 0.1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("nest-build", help="generate, compile and cache the NEST module of the given models")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="models (default: all bundled)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=cmd_nest_build)
+
     return parser
 
 
@@ -336,6 +352,32 @@ def cmd_fi(args):
         print(f"{'I [' + args.unit + ']':>14} {'rate [Hz]':>12}")
         for c, r in zip(currents, rates):
             print(f"{c:>14.6g} {r:>12.6g}")
+
+
+def cmd_validate(args):
+    from .validation import summary_text, validate, write_report
+
+    models = [load(m) for m in args.models] if args.models else None
+    if args.dt <= 0:
+        raise UsageError("--dt must be positive")
+    report = validate(models, args.backends, quick=args.quick, progress=not args.no_progress, dt_ms=args.dt)
+    page = write_report(report, args.out)
+    print(summary_text(report))
+    failed = sum(1 for c in report["checks"] if not c["passed"])
+    total = sum(1 for c in report["checks"] if c["check"] != "known_gap")
+    print(f"{total - failed}/{total} checks passed; report: {page}")
+    return 1 if failed else 0
+
+
+def cmd_nest_build(args):
+    from . import nest as lnest
+
+    models = args.models or None
+    built = lnest.build(models, verbose=not args.quiet)
+    print(built.module_name)
+    for name in built.neuron_names:
+        print(f"  {name}")
+    print(f"  {built.path}{' (cached)' if built.from_cache else ''}")
 
 
 if __name__ == "__main__":

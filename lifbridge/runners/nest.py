@@ -48,19 +48,18 @@ def _signal_generator(nest, values, signal_dt_ms, dt_ms, duration_ms):
     """A step_current_generator reproducing samples taken every ``signal_dt_ms`` from t = 0."""
     values = np.asarray(values, dtype=float)
     changes = np.flatnonzero(np.diff(np.concatenate([[0.0], values])) != 0)
-    times = changes * signal_dt_ms - dt_ms  # delivered one step later
-    keep = times > 0
-    if np.any(~keep):
-        # a value that starts at t = 0 cannot be emitted before the start: start it at the first step
-        first = changes[~keep][-1]
-        times = np.concatenate([[dt_ms], times[keep]])
-        amplitudes = np.concatenate([[values[first]], values[changes[keep]]])
-    else:
-        amplitudes = values[changes]
+    times = np.round(changes * signal_dt_ms - dt_ms, 10)  # delivered one step later
+    # Changes due at or before t = 0 cannot be emitted before the start: the latest of them
+    # takes effect at the first possible step (a generator's output reaches the neuron
+    # one step after it is emitted).
+    times = np.maximum(times, dt_ms)
+    amplitudes = values[changes]
+    if len(times):
+        last = np.append(times[1:] != times[:-1], True)  # keep the last value set at each time
+        times, amplitudes = times[last], amplitudes[last]
     generator = nest.Create("step_current_generator")
     if len(times):
-        generator.set(amplitude_times=np.round(times, 10).tolist(), amplitude_values=amplitudes.tolist(),
-                      allow_offgrid_times=False)
+        generator.set(amplitude_times=times.tolist(), amplitude_values=amplitudes.tolist())
     return generator
 
 

@@ -1,0 +1,231 @@
+"""Comparisons of backend results with the references; each gives plain check records.
+
+A check record is a dict: model, backend, check, protocol, value, tolerance, unit,
+passed, reason, details. Nothing here imports a simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..stimulus import first_isi_rate, steady_rate
+from .references import analytic_fi, siegert_reference
+from .tolerances import known_gap, rate_allowance, tolerance_for
+
+
+def _record(model, backend, check, protocol, value, tolerance, unit, passed, reason, **details):
+    gap = known_gap(model, backend, check)
+    return {"model": model, "backend": backend, "check": check, "protocol": protocol,
+            "value": _num(value), "tolerance": _num(tolerance), "unit": unit, "passed": bool(passed),
+            "reason": reason, "known_gap": gap.reason if gap else None, "details": _clean(details)}
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return _num(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def fi_checks(batch, result, reference):
+    """Steady-state and first-ISI rates of the f-I sweep against the judge."""
+    model, backend = batch.model.name, result.backend
+    protocol = batch.protocol("fi")
+    currents = np.asarray(protocol.info["currents_pA"])
+    idx = protocol.neurons
+    duration = batch.duration_ms
+    backend_steady = np.array([steady_rate(result.spike_times_ms[i], duration) for i in idx])
+    ref_steady = np.array([steady_rate(reference.spike_times_ms[i], duration) for i in idx])
+    closed = analytic_fi(batch.model, currents)
+    judge = closed if closed is not None else ref_steady
+    judge_name = f"closed-form {batch.model.hints.get('analytic')} f-I" if closed is not None else "reference integrator"
+    # a rate is measurable if at least a few intervals fit in the second half of the run
+    measurable = (judge == 0) | (judge * duration / 2000.0 >= 3)
+    tol = tolerance_for("fi_steady_rate", model, backend)
+    allowed = rate_allowance(judge, result.dt_ms, tol)
+    error = np.abs(backend_steady - judge)
+    ok = (error <= allowed + 1e-9) | ~measurable
+    # the point closest to (or furthest beyond) its tolerance
+    worst = int(np.argmax(np.where(measurable, error / np.maximum(allowed, 1e-12), -np.inf)))
+    records = [_record(model, backend, "fi_steady_rate", "fi", error[worst], allowed[worst],
+                       "Hz", ok.all(), tol.reason, judge=judge_name, currents_pA=currents, rate_hz=backend_steady,
+                       judge_rate_hz=judge, reference_rate_hz=ref_steady, allowed_hz=allowed, measurable=measurable,
+                       worst_current_pA=currents[worst])]
+    if closed is not None:
+        # the reference integrator must agree with the closed form as well
+        records[0]["details"]["reference_vs_closed_form_max_hz"] = _num(np.max(np.abs(ref_steady - closed)[measurable]))
+    backend_first = np.array([first_isi_rate(result.spike_times_ms[i]) for i in idx])
+    ref_first = np.array([first_isi_rate(reference.spike_times_ms[i]) for i in idx])
+    tol = tolerance_for("fi_first_isi_rate", model, backend)
+    allowed = rate_allowance(ref_first, result.dt_ms, tol)
+    error = np.abs(backend_first - ref_first)
+    both = (np.array([len(result.spike_times_ms[i]) for i in idx]) >= 2) | (ref_first > 0)
+    worst = int(np.argmax(np.where(both, error / np.maximum(allowed, 1e-12), -np.inf)))
+    records.append(_record(model, backend, "fi_first_isi_rate", "fi", error[worst], allowed[worst],
+                           "Hz", np.all((error <= allowed + 1e-9) | ~both), tol.reason, judge="reference integrator",
+                           currents_pA=currents, rate_hz=backend_first, judge_rate_hz=ref_first, allowed_hz=allowed))
+    return records
+
+
+def step_checks(batch, result, reference):
+    protocol = batch.protocol("step")
+    if protocol is None:
+        return []
+    model, backend = batch.model.name, result.backend
+    records = []
+    for label, i in zip(("subthreshold", "suprathreshold"), protocol.neurons):
+        ref_spikes = np.asarray(reference.spike_times_ms[i])
+        spikes = np.asarray(result.spike_times_ms[i])
+        if len(ref_spikes) == 0 and "V_m" in result.traces:
+            row = batch.record_neurons.index(i)
+            diff = np.abs(np.subtract(*aligned_trace(result, reference, "V_m", row)))
+            tol = tolerance_for("step_voltage", model, backend)
+            records.append(_record(model, backend, "step_voltage", "step", diff.max(), tol.abs, "mV",
+                                   diff.max() <= tol.abs and len(spikes) == 0, tol.reason, level=label,
+                                   amplitude_pA=protocol.info["amplitudes_pA"][0 if label == "subthreshold" else 1],
+                                   backend_spikes=len(spikes)))
+        elif len(ref_spikes):
+            tol = tolerance_for("step_spike_times", model, backend)
+            records.append(_spike_time_record(model, backend, "step_spike_times", "step", spikes, ref_spikes,
+                                              result.dt_ms, tol, level=label))
+    return records
+
+
+def aligned_trace(result, reference, var, row):
+    """The backend's and the reference's samples of ``var`` at the times both recorded."""
+    t_b, v_b, _ = result.traces[var]
+    t_r, v_r, _ = reference.traces[var]
+    keys_r = {round(float(t), 6): k for k, t in enumerate(t_r)}
+    pairs = [(k, keys_r[round(float(t), 6)]) for k, t in enumerate(t_b) if round(float(t), 6) in keys_r]
+    kb, kr = (np.array(x, dtype=int) for x in zip(*pairs)) if pairs else (np.array([], int), np.array([], int))
+    return np.asarray(v_b[row])[kb], np.asarray(v_r[row])[kr]
+
+
+def _spike_time_record(model, backend, check, protocol, spikes, ref_spikes, dt_ms, tol, **details):
+    """Spike k may be off by (k+1) * steps * dt (grid errors accumulate once per interval)."""
+    n = min(len(spikes), len(ref_spikes))
+    allowed = (np.arange(n) + 1) * tol.steps * dt_ms
+    diff = np.abs(spikes[:n] - ref_spikes[:n])
+    count_ok = abs(len(spikes) - len(ref_spikes)) <= 1
+    within = bool(np.all(diff <= allowed + 1e-9)) and count_ok
+    worst = int(np.argmax(diff - allowed)) if n else 0
+    return _record(model, backend, check, protocol, diff.max(initial=0.0), allowed[worst] if n else 0.0, "ms",
+                   within, tol.reason, n_spikes=len(spikes), n_reference_spikes=len(ref_spikes),
+                   max_abs_error_ms=diff.max(initial=0.0), **details)
+
+
+def coincidence(spikes, ref_spikes, window_ms):
+    """Fraction of reference spikes with a backend spike within ``window_ms``, and vice versa."""
+    spikes, ref_spikes = np.asarray(spikes), np.asarray(ref_spikes)
+    if len(ref_spikes) == 0 and len(spikes) == 0:
+        return 1.0, 1.0
+    if len(ref_spikes) == 0 or len(spikes) == 0:
+        return 0.0, 0.0
+
+    def matched(a, b):
+        pos = np.searchsorted(b, a)
+        lo = np.abs(a - b[np.clip(pos - 1, 0, len(b) - 1)])
+        hi = np.abs(a - b[np.clip(pos, 0, len(b) - 1)])
+        return float(np.mean(np.minimum(lo, hi) <= window_ms + 1e-9))
+
+    return matched(ref_spikes, spikes), matched(spikes, ref_spikes)
+
+
+def frozen_noise_checks(batch, result, reference):
+    protocol = batch.protocol("frozen_noise")
+    if protocol is None:
+        return []
+    model, backend = batch.model.name, result.backend
+    tol = tolerance_for("frozen_noise_coincidence", model, backend)
+    window = tol.steps * result.dt_ms
+    unmatched, total, fractions = 0, 0, []
+    for i in protocol.neurons:
+        recall, precision = coincidence(result.spike_times_ms[i], reference.spike_times_ms[i], window)
+        n_ref, n_b = len(reference.spike_times_ms[i]), len(result.spike_times_ms[i])
+        unmatched += round((1 - recall) * n_ref) + round((1 - precision) * n_b)
+        total += n_ref + n_b
+        fractions.append(min(recall, precision))
+    fraction = unmatched / max(total, 1)
+    return [_record(model, backend, "frozen_noise_coincidence", "frozen_noise", fraction, tol.abs, "fraction",
+                    fraction <= tol.abs and total > 0, tol.reason, window_ms=window,
+                    matched_fraction_per_neuron=fractions, unmatched_spikes=unmatched,
+                    n_spikes=[len(result.spike_times_ms[i]) for i in protocol.neurons],
+                    n_reference_spikes=[len(reference.spike_times_ms[i]) for i in protocol.neurons])]
+
+
+def light_checks(batch, result, reference):
+    protocol = batch.protocol("light_pulse")
+    if protocol is None:
+        return []
+    model, backend = batch.model.name, result.backend
+    records = []
+    if "O" in result.traces and "O" in reference.traces:
+        rows = [batch.record_neurons.index(i) for i in protocol.neurons]
+        diff = max(np.max(np.abs(np.subtract(*aligned_trace(result, reference, "O", row)))) for row in rows)
+        _, o_r, _ = reference.traces["O"]
+        tol = tolerance_for("light_open_fraction", model, backend)
+        peak = float(np.max(o_r[rows[0]]))
+        t0, t1 = protocol.info["t0_ms"], protocol.info["t1_ms"]
+        t = np.asarray(reference.traces["O"][0])
+        plateau = float(o_r[rows[0]][np.searchsorted(t, t1) - 2])
+        records.append(_record(model, backend, "light_open_fraction", "light_pulse", diff, tol.abs, "fraction",
+                               diff <= tol.abs, tol.reason, reference_peak=peak, reference_end_of_pulse=plateau))
+    i = protocol.neurons[1]
+    spikes = np.asarray(result.spike_times_ms[i])
+    t0, t1 = protocol.info["t0_ms"], protocol.info["t1_ms"]
+    inside = spikes[(spikes >= t0) & (spikes < t1)]
+    tol = tolerance_for("light_rate_adaptation", model, backend)
+    if len(inside) >= 4:
+        early = first_isi_rate(inside)
+        late = 1000.0 / np.mean(np.diff(inside[-3:]))
+        records.append(_record(model, backend, "light_rate_adaptation", "light_pulse", late - early, tol.abs, "Hz",
+                               late < early, tol.reason, early_rate_hz=early, late_rate_hz=late,
+                               n_spikes=len(inside)))
+    else:
+        records.append(_record(model, backend, "light_rate_adaptation", "light_pulse", None, tol.abs, "Hz", False,
+                               tol.reason + " (too few spikes during the pulse to measure)", n_spikes=len(inside)))
+    return records
+
+
+def siegert_checks(batch, result):
+    protocol = batch.protocol("siegert")
+    model, backend = batch.model.name, result.backend
+    tol = tolerance_for("siegert_rate", model, backend)
+    labels = [tuple(x) for x in protocol.info["labels"]]
+    points = [tuple(p) for p in protocol.info["points"]]
+    seconds = batch.duration_ms / 1000.0
+    measured, expected, allowed, stderr = [], [], [], []
+    for point in points:
+        idx = [i for i, lab in enumerate(labels) if lab == point]
+        count = sum(len(result.spike_times_ms[i]) for i in idx)
+        total = seconds * len(idx)
+        rate = count / total
+        theory = float(siegert_reference(batch.model, point[0], point[1], result.dt_ms))
+        se = np.sqrt(max(theory, rate, 1.0 / total) / total)
+        measured.append(rate)
+        expected.append(theory)
+        stderr.append(se)
+        allowed.append(4 * se + 1.0)
+    error = np.abs(np.asarray(measured) - np.asarray(expected))
+    worst = int(np.argmax(error - np.asarray(allowed)))
+    return [_record(model, backend, "siegert_rate", "siegert", error.max(), allowed[worst], "Hz",
+                    bool(np.all(error <= np.asarray(allowed))), tol.reason, points_mV=points, rate_hz=measured,
+                    siegert_hz=expected, standard_error_hz=stderr, allowed_hz=allowed, seconds_per_point=seconds *
+                    protocol.info["repeats"])]
+
+
+def all_checks(batch, result, reference):
+    return (fi_checks(batch, result, reference) + step_checks(batch, result, reference)
+            + frozen_noise_checks(batch, result, reference) + light_checks(batch, result, reference))

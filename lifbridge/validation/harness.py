@@ -1,0 +1,169 @@
+"""Runs every protocol of every model on every backend and collects plain records.
+
+``validate()`` returns a dict with ``runs`` (what each backend and the reference
+produced), ``checks`` (every comparison with value, tolerance, pass/fail and reason),
+and ``versions``. :mod:`lifbridge.validation.report` turns it into files.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from .. import __version__
+from ..runners import available_backends, get_runner
+from ..spec import bundled_models, load
+from ..stimulus import first_isi_rate, steady_rate
+from .checks import all_checks, siegert_checks
+from .protocols import build_batch, siegert_batch
+from .references import analytic_fi, reference_batch, siegert_reference
+from .tolerances import KNOWN_GAPS, TOLERANCES, known_gap
+
+TRACE_STRIDE = 5  # keep every 5th sample of recorded traces in the records
+
+
+class Progress:
+    """A one-line progress bar on stderr (only when stderr is a terminal, else one line per step)."""
+
+    def __init__(self, total, enabled=True):
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.started = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+
+    def step(self, text):
+        if not self.enabled:
+            return
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {elapsed:5.0f}s {text}"
+        if self.tty:
+            sys.stderr.write("\r" + line[:110].ljust(110))
+            sys.stderr.flush()
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def run_record(batch, result, kind):
+    """The plain record of one run (a backend's or the reference's)."""
+    protocols = {}
+    for protocol in batch.protocols:
+        entry = {"neurons": list(protocol.neurons), "info": _jsonable(protocol.info)}
+        if protocol.name in ("fi",):
+            spikes = [result.spike_times_ms[i] for i in protocol.neurons]
+            entry["steady_rate_hz"] = [steady_rate(s, batch.duration_ms) for s in spikes]
+            entry["first_isi_rate_hz"] = [first_isi_rate(s) for s in spikes]
+        protocols[protocol.name] = entry
+    traces = {}
+    for var, (t, values, unit) in result.traces.items():
+        traces[var] = {"unit": unit, "t_ms": np.asarray(t)[::TRACE_STRIDE].tolist(),
+                       "neurons": list(batch.record_neurons),
+                       "values": [np.asarray(v)[::TRACE_STRIDE].tolist() for v in values]}
+    return {"model": batch.model.name, "backend": result.backend, "kind": kind, "dt_ms": result.dt_ms,
+            "duration_ms": batch.duration_ms, "protocols": protocols,
+            "bias_pA": np.asarray(batch.stimulus.bias_pA).tolist(),
+            "spike_times_ms": [np.round(np.asarray(s, dtype=float), 6).tolist() for s in result.spike_times_ms],
+            "traces": traces, "versions": result.versions, "wall_time_s": result.wall_time_s}
+
+
+def _jsonable(info):
+    out = {}
+    for k, v in info.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        out[k] = v
+    return out
+
+
+def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=0.1, include_siegert=True,
+             include_hh_equivalent=True):
+    """Validate ``models`` (default: all bundled) on ``backends`` (default: all installed; quick: Brian2)."""
+    names = list(models) if models else bundled_models()
+    loaded = [m if hasattr(m, "parameters") else load(m) for m in names]
+    if backends is None:
+        backends = ["brian2"] if quick else available_backends()
+    for backend in backends:
+        get_runner(backend)  # fails early, with the install hint, if missing
+    lif_like = [m for m in loaded if m.name == "lif"]
+    total = len(loaded) * (1 + len(backends)) + (len(lif_like) * len(backends) if include_siegert else 0) \
+        + (1 if include_hh_equivalent and any(m.name == "hh" for m in loaded) else 0)
+    bar = Progress(total, progress)
+    runs, checks, extras = [], [], {}
+    versions = {"lifbridge": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    for model in loaded:
+        batch = build_batch(model, quick=quick, dt_ms=dt_ms)
+        bar.step(f"{model.name}: reference integrator")
+        started = time.perf_counter()
+        reference = reference_batch(batch)
+        reference.wall_time_s = time.perf_counter() - started
+        runs.append(run_record(batch, reference, "reference"))
+        closed = analytic_fi(model, batch.protocol("fi").info["currents_pA"])
+        if closed is not None:
+            runs[-1]["protocols"]["fi"]["closed_form_rate_hz"] = closed.tolist()
+        for backend in backends:
+            bar.step(f"{model.name}: {backend}")
+            gap = known_gap(model.name, backend, "*")
+            if gap is not None:
+                checks.append(_gap_record(model.name, backend, gap.reason))
+                continue
+            try:
+                runner = get_runner(backend)
+                result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
+                                         record=batch.record, record_neurons=batch.record_neurons)
+            except Exception as error:  # a backend failure is a failed check, not a crash
+                checks.append(_failure_record(model.name, backend, "run", error))
+                continue
+            versions.update(result.versions)
+            runs.append(run_record(batch, result, "backend"))
+            checks.extend(all_checks(batch, result, reference))
+        if include_siegert and model.name == "lif":
+            sbatch = siegert_batch(model, quick=quick, dt_ms=dt_ms)
+            theory = {str(tuple(p)): float(siegert_reference(model, p[0], p[1], dt_ms))
+                      for p in sbatch.protocol("siegert").info["points"]}
+            extras["siegert"] = {"points": sbatch.protocol("siegert").info["points"], "theory_hz": theory,
+                                 "backends": {}}
+            for backend in backends:
+                bar.step(f"{model.name}: {backend} white noise (Siegert)")
+                try:
+                    result = get_runner(backend).simulate(model, sbatch.stimulus, duration_ms=sbatch.duration_ms,
+                                                          dt_ms=sbatch.dt_ms)
+                except Exception as error:
+                    checks.append(_failure_record(model.name, backend, "siegert_run", error))
+                    continue
+                records = siegert_checks(sbatch, result)
+                checks.extend(records)
+                extras["siegert"]["backends"][backend] = records[0]["details"]
+    if include_hh_equivalent and any(m.name == "hh" for m in loaded):
+        bar.step("hh: HH-derived equivalent models")
+        try:
+            from .hh_equivalent import hh_equivalent
+
+            extras["hh_equivalent"] = hh_equivalent(quick=quick)
+            checks.extend(extras["hh_equivalent"].get("checks", []))
+        except Exception as error:
+            checks.append(_failure_record("hh", "reference", "hh_equivalent", error))
+    bar.close()
+    return {"config": {"models": [m.name for m in loaded], "backends": list(backends), "quick": quick,
+                       "dt_ms": dt_ms},
+            "versions": versions, "runs": runs, "checks": checks, "extras": extras,
+            "tolerances": [t.__dict__ for t in TOLERANCES], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]}
+
+
+def _gap_record(model, backend, reason):
+    return {"model": model, "backend": backend, "check": "known_gap", "protocol": "*", "value": None,
+            "tolerance": None, "unit": "", "passed": True, "reason": reason, "known_gap": reason, "details": {}}
+
+
+def _failure_record(model, backend, check, error):
+    return {"model": model, "backend": backend, "check": check, "protocol": check, "value": None, "tolerance": None,
+            "unit": "", "passed": False, "reason": f"{type(error).__name__}: {error}", "known_gap": None,
+            "details": {"traceback": traceback.format_exc(limit=6)}}
