@@ -486,12 +486,25 @@ def _run_logged(cmd: list, log: Path, cwd: Path, verbose: bool, label: str) -> i
     with open(log, "ab") as out:
         out.write(f"\n$ {label}\n".encode())
         out.flush()
+        offset = out.tell()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=str(cwd), env=_child_env())
-    if not verbose:
-        return proc.wait()
+    t0 = time.monotonic()
+    try:
+        rc = _follow(proc, log, offset) if verbose else proc.wait()
+    except BaseException:          # e.g. KeyboardInterrupt: do not leave a compiler running
+        proc.kill()
+        proc.wait()
+        raise
+    with open(log, "a") as out:
+        out.write(f"[exit status {rc} after {time.monotonic() - t0:.1f} s]\n")
+    return rc
+
+
+def _follow(proc: subprocess.Popen, log: Path, offset: int) -> int:
+    """Wait for proc, echoing the progress lines it writes to log (from offset on) to stderr."""
     with open(log, "rb") as follow:
-        follow.seek(0, os.SEEK_END)
+        follow.seek(offset)
         pending = b""
         while True:
             done = proc.poll() is not None
@@ -658,7 +671,8 @@ def install_nest_module(built: BuiltModule) -> str:
     import nest
 
     so = str(built.path)
-    if so in _loaded_modules(nest):
+    loaded = _loaded_modules(nest)
+    if so in loaded:
         return built.module_name
     if not built.path.is_file():
         raise NestBuildError(f"{so} does not exist (cache cleaned?); call build_nest_module again")
@@ -671,7 +685,7 @@ def install_nest_module(built: BuiltModule) -> str:
         raise NestBuildError(
             f"cannot install {built.module_name}: this NEST kernel already has model(s) "
             f"{', '.join(clash)} (from NEST itself or another module; loaded: "
-            f"{', '.join(_loaded_modules(nest)) or 'none'}). Call nest.ResetKernel() first or "
+            f"{', '.join(loaded) or 'none'}). Call nest.ResetKernel() first or "
             "use different neuron names.")
     try:
         nest.Install(so)
