@@ -1,0 +1,122 @@
+"""The validation harness: it passes correct backends, catches wrong ones, and writes a readable report."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lifbridge
+from lifbridge.runners import brian2 as brian2_runner
+from lifbridge.validation import checks, tolerances
+from lifbridge.validation.protocols import build_batch
+from lifbridge.validation.references import reference_batch
+
+
+@pytest.fixture(scope="module")
+def lif_batch():
+    model = lifbridge.load("lif")
+    batch = build_batch(model, quick=True)
+    return batch, reference_batch(batch)
+
+
+def run_checks(batch, reference, model):
+    """Simulate ``model`` (maybe perturbed) on Brian2 and judge it against the unperturbed batch."""
+    result = brian2_runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
+                                    record=batch.record, record_neurons=batch.record_neurons)
+    return {c["check"]: c for c in checks.all_checks(batch, result, reference)}
+
+
+def test_correct_backend_passes(lif_batch):
+    batch, reference = lif_batch
+    found = run_checks(batch, reference, batch.model)
+    assert set(found) >= {"fi_steady_rate", "fi_first_isi_rate", "step_voltage", "step_spike_times",
+                          "frozen_noise_coincidence"}
+    failed = [name for name, c in found.items() if not c["passed"]]
+    assert not failed, [found[n] for n in failed]
+
+
+@pytest.mark.parametrize("perturbation", [{"V_th": -54.0}, {"t_ref": 0.0}, {"tau_m": 10.5}, {"V_reset": -69.0}])
+def test_perturbed_backend_is_caught(lif_batch, perturbation):
+    batch, reference = lif_batch
+    wrong = batch.model.with_parameters(perturbation)
+    found = run_checks(batch, reference, wrong)
+    failed = {name for name, c in found.items() if not c["passed"]}
+    assert "fi_steady_rate" in failed, (perturbation, found["fi_steady_rate"])
+
+
+def test_tolerance_table_has_a_reason_for_every_row():
+    for row in tolerances.TOLERANCES:
+        assert row.reason.strip(), row
+    for gap in tolerances.KNOWN_GAPS:
+        assert gap.reason.strip(), gap
+    # most specific row wins
+    assert tolerances.tolerance_for("fi_steady_rate", "adex", "nest").model == "adex"
+    assert tolerances.tolerance_for("fi_steady_rate", "lif", "nest").model == "*"
+
+
+def test_rate_allowance_is_the_grid_bound():
+    tol = tolerances.Tolerance("x", "*", "*", steps=1.0)
+    rate = 50.0  # Hz: ISI 20 ms; one 0.1 ms step changes the rate by 50 - 1/(20.1 ms) or 1/(19.9 ms) - 50
+    allowed = tolerances.rate_allowance(rate, 0.1, tol)
+    assert allowed == pytest.approx(1000 / 19.9 - 50.0, rel=1e-9)
+
+
+def test_coincidence_counts_matches_within_window():
+    recall, precision = checks.coincidence([10.0, 20.05, 40.0], [10.02, 20.0, 30.0], 0.1)
+    assert recall == pytest.approx(2 / 3) and precision == pytest.approx(2 / 3)
+
+
+def test_validate_quick_writes_report_json_and_html(tmp_path):
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "lifbridge", "validate", "--quick", "--models", "lif",
+                           "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) >= {"config", "versions", "runs", "checks", "tolerances", "known_gaps", "extras"}
+    assert report["config"]["quick"] is True and report["config"]["backends"] == ["brian2"]
+    assert "brian2" in report["versions"] and "lifbridge" in report["versions"]
+    kinds = {(r["model"], r["backend"]) for r in report["runs"]}
+    assert kinds == {("lif", "reference"), ("lif", "brian2")}
+    for check in report["checks"]:
+        assert {"model", "backend", "check", "value", "tolerance", "unit", "passed", "reason"} <= set(check)
+        assert check["reason"]
+        assert check["passed"] is True
+    siegert = [c for c in report["checks"] if c["check"] == "siegert_rate"]
+    assert siegert and len(siegert[0]["details"]["rate_hz"]) == len(siegert[0]["details"]["siegert_hz"])
+    html = (out / "index.html").read_text()
+    for figure in ("fi_lif.png", "step_lif.png", "noise_lif.png", "siegert.png"):
+        assert (out / figure).stat().st_size > 5000
+        assert f"src='{figure}'" in html
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian package chromium is not installed")
+def test_report_renders_in_headless_chromium_with_all_figures(tmp_path):
+    out = tmp_path / "report"
+    subprocess.run([sys.executable, "-m", "lifbridge", "validate", "--quick", "--models", "lif", "--out", str(out),
+                    "--no-progress"], check=True, capture_output=True, timeout=600)
+    # Mark each image with whether it decoded, then let Chromium dump the resulting DOM.
+    page = (out / "index.html").read_text().replace(
+        "</body>", "<script>window.addEventListener('load',()=>{for(const i of document.images)"
+        "{i.setAttribute('data-loaded', i.complete && i.naturalWidth>0 ? 'yes':'no')}})</script></body>")
+    (out / "check.html").write_text(page)
+    proc = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+                           "--dump-dom", (out / "check.html").as_uri()], capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert "lifbridge validation report" in dom, proc.stderr[-2000:]
+    loaded = dom.count('data-loaded="yes"')
+    assert loaded >= 4 and 'data-loaded="no"' not in dom, dom[:3000]
+    screenshot = tmp_path / "report.png"
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={screenshot}", "--window-size=1200,2000",
+                    (out / "index.html").as_uri()], capture_output=True, timeout=120)
+    assert screenshot.exists() and screenshot.stat().st_size > 10000
