@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -100,7 +101,8 @@ def build_parser():
                    help="backends (default: every installed one; --quick: brian2)")
     p.add_argument("--out", default="lifbridge-report", help="output directory (default lifbridge-report/)")
     p.add_argument("--quick", action="store_true", help="short runs and coarse sweeps (under a minute)")
-    p.add_argument("--dt", type=float, default=0.1, metavar="MS", help="time step (ms, default 0.1)")
+    p.add_argument("--dt", type=float, default=None, metavar="MS",
+                   help="time step (ms; default 0.1, or a model's validation_dt_ms hint)")
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     p.set_defaults(handler=cmd_validate)
 
@@ -356,16 +358,20 @@ def cmd_fi(args):
 
 def cmd_validate(args):
     from .validation import summary_text, validate, write_report
+    from .validation.report import is_gap
 
     models = [load(m) for m in args.models] if args.models else None
-    if args.dt <= 0:
+    if args.dt is not None and args.dt <= 0:
         raise UsageError("--dt must be positive")
-    report = validate(models, args.backends, quick=args.quick, progress=not args.no_progress, dt_ms=args.dt)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    report = validate(models, args.backends, quick=args.quick, progress=not args.no_progress, dt_ms=args.dt,
+                      out_dir=args.out)
     page = write_report(report, args.out)
     print(summary_text(report))
     failed = sum(1 for c in report["checks"] if not c["passed"])
-    total = sum(1 for c in report["checks"] if c["check"] != "known_gap")
-    print(f"{total - failed}/{total} checks passed; report: {page}")
+    total = sum(1 for c in report["checks"] if not is_gap(c))
+    gaps = len(report["checks"]) - total
+    print(f"{total - failed}/{total} checks passed{f', {gaps} known gap(s)' if gaps else ''}; report: {page}")
     return 1 if failed else 0
 
 

@@ -147,6 +147,13 @@ class Model:
     hints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     source: str = "<model>"
 
+    def __reduce__(self):
+        # Read-only mappings cannot be pickled; rebuild them (for worker processes).
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        plain = {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in fields.items()}
+        presets = {k: dict(v) for k, v in plain["presets"].items()}
+        return _rebuild_model, (dict(plain, presets=presets),)
+
     # ------------------------------------------------------------------ lookups
     def unit_of(self, name) -> Unit:
         """Unit of any declared symbol (parameter, state, alias, input, or ``t``)."""
@@ -239,6 +246,12 @@ class Model:
 
     def __repr__(self):
         return f"<lifbridge Model {self.name!r}: {len(self.parameters)} parameters, state {list(self.state)}>"
+
+
+def _rebuild_model(fields):
+    proxied = {k: MappingProxyType(v) if isinstance(v, dict) else v for k, v in fields.items()}
+    proxied["presets"] = MappingProxyType({k: MappingProxyType(v) for k, v in fields["presets"].items()})
+    return Model(**proxied)
 
 
 def to_unit(value, unit: Unit, what="value") -> float:

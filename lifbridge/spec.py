@@ -44,7 +44,7 @@ REQUIRED_TABLES = ("model", "parameters", "state", "equations")
 RESERVED_NAMES = {"t", "dt", "weight", "i", "N", "xi", "lastspike", "not_refractory", "and", "or", "not",
                   "True", "False", "inf", "pi", "e"} | set(ex.FUNCTIONS)
 HINT_KEYS = {"brian2_method", "nestml_solver", "analytic", "nest_builtin", "reference_rtol",
-             "spike_variable", "reference_max_step_ms", "fi_current_range_pA", "notes"}
+             "spike_variable", "reference_max_step_ms", "fi_current_range_pA", "validation_dt_ms", "notes"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ASSIGN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=|\+=|-=|\*=)(?!=)\s*(.+?)\s*$")
 

@@ -68,30 +68,33 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
 def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, method, overrides):
     brian2.start_scope()
     brian2.defaultclock.dt = dt_ms * brian2.ms
-    inputs, namespace = {}, {}
+    signals = {}
     if stimulus.current_pA is not None:
-        name = model.input_current
-        if name is None:
+        if model.input_current is None:
             raise ValueError(f"model {model.name!r} has no current input for a time-varying current")
-        values = np.asarray(stimulus.current_pA, dtype=float) * brian2.pA
-        namespace["lifbridge_current"] = brian2.TimedArray(values, dt=stimulus.signal_dt_ms * brian2.ms)
-        inputs[name] = "lifbridge_current(t)" if values.ndim == 1 else "lifbridge_current(t, i)"
+        signals[model.input_current] = np.asarray(stimulus.current_pA, dtype=float) * brian2.pA
     if stimulus.light is not None:
-        name = model.light_input
-        if name is None:
+        if model.light_input is None:
             raise ValueError(f"model {model.name!r} has no light input")
-        unit = model.inputs[name].unit
-        values = lb2.quantity(np.asarray(stimulus.light, dtype=float), unit)
-        namespace["lifbridge_light"] = brian2.TimedArray(values, dt=stimulus.signal_dt_ms * brian2.ms)
-        inputs[name] = "lifbridge_light(t)"
+        unit = model.inputs[model.light_input].unit
+        signals[model.light_input] = lb2.quantity(np.asarray(stimulus.light, dtype=float), unit)
     overrides = dict(overrides)
     if "I_e" in model.parameters:
         unit = model.parameters["I_e"].unit
-        extra = to_unit(overrides.pop("I_e", 0.0), unit, "I_e")
+        extra = to_unit(overrides.pop("I_e", model.parameters["I_e"].value), unit, "I_e")
         overrides["I_e"] = np.asarray(stimulus.bias_pA, dtype=float) * (1e-12 / unit.scale) + extra
     elif np.any(stimulus.bias_pA):
         raise ValueError(f"model {model.name!r} has no bias current parameter I_e")
-    group = lb2.neuron_group(model, stimulus.n, inputs=inputs, method=method, **overrides)
+    group = lb2.neuron_group(model, stimulus.n, method=method, **overrides)
+    # Time-varying inputs are set once per step, at its start, so that every integration
+    # method sees the same piecewise-constant input as the other backends (a TimedArray
+    # inside the equations would be sampled at the Runge-Kutta stages too).
+    namespace = {}
+    for k, (name, values) in enumerate(signals.items()):
+        array = f"lifbridge_signal_{k}"
+        namespace[array] = brian2.TimedArray(values, dt=stimulus.signal_dt_ms * brian2.ms)
+        lookup = f"{array}(t)" if values.ndim == 1 else f"{array}(t, i)"
+        group.run_regularly(f"{name} = {lookup}", when="start", name=f"lifbridge_input_{k}")
     group.namespace.update(namespace)
     spikes = brian2.SpikeMonitor(group)
     monitors = {}

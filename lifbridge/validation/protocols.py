@@ -92,7 +92,7 @@ def current_range(model: Model):
 def build_batch(model: Model, *, quick=False, dt_ms=0.1, seed=1234) -> Batch:
     """The batch of every protocol for ``model``; ``quick`` makes it shorter and coarser."""
     lo, hi = current_range(model)
-    duration = 500.0 if quick else 1000.0
+    duration = 300.0 if quick else 1000.0
     signal_dt = 1.0
     n_fi = 9 if quick else 17
     currents = list(np.linspace(lo, hi, n_fi))
@@ -127,7 +127,7 @@ def build_batch(model: Model, *, quick=False, dt_ms=0.1, seed=1234) -> Batch:
         # Fluctuation-driven: the mean stays near rheobase (about a fifth of the sweep range) and
         # the noise times the spikes, so grid errors do not accumulate from spike to spike.
         noise *= 0.3 * (hi - lo)
-        levels = [lo + f * (hi - lo) for f in (0.05, 0.15, 0.25)]
+        levels = [lo + f * (hi - lo) for f in (0.0, 0.1, 0.2)]
         noise_neurons = [add_neuron(level, noise.copy()) for level in levels]
         protocols.append(Protocol("frozen_noise", noise_neurons, {"bias_pA": levels, "noise_sd_pA": 0.3 * (hi - lo),
                                                                   "correlation_ms": 5.0, "seed": seed}))

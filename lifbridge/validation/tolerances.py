@@ -24,6 +24,7 @@ class Tolerance:
     rel: float = 0.0        # relative allowance (rates, traces)
     abs: float = 0.0        # absolute allowance in the check's unit
     reason: str = ""
+    window_ms: float = 0.0  # coincidence window for spike matching
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,17 @@ TOLERANCES = [
               "integrated at fixed dt"),
     Tolerance("step_spike_times", "izhikevich", "*", steps=2.0, reason="as for LIF, plus the quadratic upswing "
               "integrated at fixed dt"),
-    Tolerance("step_spike_times", "hh", "*", steps=1.5, reason="numerically integrated HH"),
+    Tolerance("step_spike_times", "hh", "*", steps=1.5, rel=0.01, reason="numerically integrated HH: the "
+              "scheme's rate error (under 1%) makes spike times drift by that fraction of the elapsed time"),
     # ---------------------------------------------------------------- frozen noise
-    Tolerance("frozen_noise_coincidence", "*", "*", abs=0.1, steps=3.0,
-              reason="the same noise realisation must give the same spikes: at most 10% of spikes may be "
-                     "unmatched within a window of 3 steps (grid detection drifts by at most a step per spike, "
-                     "and one slightly late spike can shift a threshold-grazing one)"),
+    Tolerance("frozen_noise_coincidence", "*", "*", abs=0.1, window_ms=0.5,
+              reason="the same noise realisation must give the same spikes: at most 10% of all spikes may lack a "
+                     "partner within +-0.5 ms (grid detection moves a spike by less than a step; a threshold-grazing "
+                     "excursion may go either way)"),
+    Tolerance("frozen_noise_coincidence", "adex", "*", abs=0.1, window_ms=1.0,
+              reason="fixed-step integration of the exponential upswing (Brian2 RK4 at 0.1 ms) delays spikes by "
+                     "0.1-0.3 ms and the adaptation current carries the delay forward: at most 10% of spikes may lack "
+                     "a partner within +-1 ms"),
     # ---------------------------------------------------------------- light
     Tolerance("light_open_fraction", "*", "*", abs=1e-3, reason="opsin kinetics are linear given the light: "
               "integrated exactly or by a high-order scheme"),
@@ -92,9 +98,10 @@ TOLERANCES = [
 ]
 
 KNOWN_GAPS = [
-    KnownGap("izhikevich", "nest", "step_voltage",
-             "NEST's izhikevich and the generated model use different integrators; both are judged against the "
-             "reference integrator"),
+    KnownGap("pif", "*", "frozen_noise_coincidence",
+             "a perfect integrator has no leak, so nothing pulls two trajectories together: the timing error of "
+             "grid detection (under one step per spike) is never forgotten and spike times drift apart over a run; "
+             "spike-time agreement is not expected, the f-I and step checks still apply"),
 ]
 
 
