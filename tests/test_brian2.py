@@ -114,3 +114,38 @@ def test_synapse_statement_delivers_weights():
     t = np.linspace(0, 20, 20001)
     psp = 1000.0 / C * tau_m * tau_s / (tau_m - tau_s) * (np.exp(-t / tau_m) - np.exp(-t / tau_s))
     assert v.max() - (-70.0) == pytest.approx(psp.max(), rel=2e-3)
+
+
+def suprathreshold_current(model):
+    """Half the top of the model's f-I sweep range: several times rheobase for every bundled model."""
+    lo, hi = model.hints["fi_current_range_pA"]
+    return lo + 0.5 * (hi - lo)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cython", "cpp_standalone"])
+@pytest.mark.parametrize("name", lifbridge.bundled_models())
+def test_every_model_spikes_in_every_brian2_mode(name, target):
+    model = lifbridge.load(name)
+    current = suprathreshold_current(model)
+    result = runner.simulate(model, Stimulus.constant([0.0, current]), duration_ms=100.0,
+                             dt_ms=float(model.hints.get("validation_dt_ms", 0.1)), target=target)
+    assert len(result.spike_times_ms[0]) == 0 or name == "pif", f"{name} fires without input"
+    assert len(result.spike_times_ms[1]) >= 2, f"{name} on {target}: no spikes at {current} pA"
+
+
+@pytest.mark.parametrize("name", lifbridge.bundled_models())
+def test_generated_script_of_every_model_runs(tmp_path, name):
+    model = lifbridge.load(name)
+    script = tmp_path / f"{name}_script.py"
+    script.write_text(lb2.generate_script(model) + "\n".join([
+        "",
+        "prefs.codegen.target = 'numpy'",
+        f"group = {name}_group(1)",
+        f"group.I_e = {suprathreshold_current(model)} * pA",
+        "monitor = SpikeMonitor(group)",
+        "run(100*ms)",
+        "print(int(monitor.count[0]))",
+    ]))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout.strip().splitlines()[-1]) >= 2
