@@ -28,6 +28,15 @@ class UsageError(LifbridgeError):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["hh-equivalent"]:
+        from .hh_equivalent import main as hh_main
+
+        try:
+            return hh_main(argv[1:])
+        except LifbridgeError as error:
+            print(f"lifbridge hh-equivalent: {error}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -110,6 +119,10 @@ def build_parser():
     p.add_argument("models", nargs="*", metavar="MODEL", help="models (default: all bundled)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=cmd_nest_build)
+
+    # its own options are parsed by lifbridge.hh_equivalent.main (see main() below)
+    sub.add_parser("hh-equivalent", add_help=False,
+                   help="measure the hh model and build equivalent lif and adex models (--help for options)")
 
     return parser
 
