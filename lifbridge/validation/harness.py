@@ -121,6 +121,11 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     workers = max(1, min(len(batches), (os.cpu_count() or 2) - 1))
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     pending = {batch.model.name: pool.submit(_timed_reference, batch) for batch in batches}
+    hh_future = None
+    if include_hh_equivalent and any(m.name == "hh" for m in loaded):
+        from ..hh_equivalent import hh_equivalent
+
+        hh_future = pool.submit(hh_equivalent, quick=quick, out_dir=out_dir, progress=None)
     for model, batch in zip(loaded, batches):
         model_dt = batch.dt_ms
         results = []
@@ -165,12 +170,10 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                 records = siegert_checks(sbatch, result)
                 checks.extend(records)
                 extras["siegert"]["backends"][backend] = records[0]["details"]
-    if include_hh_equivalent and any(m.name == "hh" for m in loaded):
+    if hh_future is not None:
         bar.step("hh: HH-derived equivalent models")
         try:
-            from ..hh_equivalent import hh_equivalent
-
-            extras["hh_equivalent"] = hh_equivalent(quick=quick, out_dir=out_dir)
+            extras["hh_equivalent"] = hh_future.result()
             for check in extras["hh_equivalent"].get("checks", []):
                 if not check["passed"] and not check.get("known_gap"):
                     # How closely a reduced model follows HH is a finding, not a backend error.
