@@ -1128,7 +1128,7 @@ MEASUREMENT_ROWS = (
 def summary_html(result) -> str:
     """A small HTML fragment: measurements, derived parameters, agreement and what does not match."""
     esc = html.escape
-    m, c, sa = result["measurements"], result["class2_gap"], result["spike_agreement"]
+    m, sa = result["measurements"], result["spike_agreement"]
     div = m["dynamic_iv"]
     parts = ["<h2>Hodgkin-Huxley-derived equivalents</h2>",
              "<p>Everything below is measured on the <code>hh</code> model through the reference integrator "
@@ -1174,7 +1174,7 @@ def summary_html(result) -> str:
 
 
 def _honest_paragraph(result):
-    m, c, fi = result["measurements"], result["class2_gap"], result["fi"]
+    m, c = result["measurements"], result["class2_gap"]
     sa = result["spike_agreement"]
     checks = {ck["check"]: ck for ck in result["checks"]}
     lif_err, adex_err = checks["hh_equivalent_lif_fi_error"], checks["hh_equivalent_adex_fi_error"]

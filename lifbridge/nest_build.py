@@ -64,6 +64,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from .cache import cache_root
 from .errors import LifbridgeError
 
 __all__ = ["NestBuildError", "BuiltModule", "build_nest_module", "find_cached_module",
@@ -292,11 +293,7 @@ def _write_nest_config(prefix: Path, tc: _Toolchain, compiler: str) -> Path:
 
 def default_cache_dir() -> Path:
     """``$LIFBRIDGE_CACHE``, else ``$XDG_CACHE_HOME/lifbridge``, else ``~/.cache/lifbridge``."""
-    if os.environ.get("LIFBRIDGE_CACHE"):
-        return Path(os.environ["LIFBRIDGE_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "lifbridge"
+    return cache_root()
 
 
 def _check_sources(nestml_sources: Mapping[str, str]) -> list:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import brian2 as lb2
+from ..cache import cache_root
 from ..model import Model, to_unit
 from ..stimulus import SimResult, Stimulus
 
@@ -18,9 +18,7 @@ TARGETS = ("numpy", "cython", "cpp_standalone")
 
 def cache_dir() -> Path:
     """Where compiled standalone projects are kept (``LIFBRIDGE_CACHE`` overrides)."""
-    root = os.environ.get("LIFBRIDGE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lifbridge")
-    return Path(root) / "brian2"
+    return cache_root() / "brian2"
 
 
 def versions():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import analytic
+from ..cache import cache_root
 from .. import expr as ex
 from ..stimulus import SimResult
 from .protocols import Batch
@@ -41,9 +42,7 @@ def model_fingerprint(model) -> str:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("LIFBRIDGE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lifbridge")
-    return Path(root) / "reference"
+    return cache_root() / "reference"
 
 
 def reference_batch(batch: Batch, use_cache=True) -> SimResult:
