@@ -81,6 +81,15 @@ def _default(obj):
 
 
 # ---------------------------------------------------------------------------- figures
+def _save(fig, out, name):
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
 def fi_figure(model, runs, checks, out):
     import matplotlib.pyplot as plt
 
@@ -111,11 +120,7 @@ def fi_figure(model, runs, checks, out):
     ax.legend(fontsize=7)
     ax_err.set(xlabel="current [pA]", ylabel="|rate error| [Hz] (1e-6 = exact)", title="error vs current")
     ax_err.legend(fontsize=7)
-    fig.tight_layout()
-    name = f"fi_{model}.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    return name
+    return _save(fig, out, f"fi_{model}.png")
 
 
 def step_figure(model, runs, checks, out):
@@ -136,11 +141,7 @@ def step_figure(model, runs, checks, out):
                     lw=2.5 if run["kind"] == "reference" else 1, alpha=0.7, label=run["backend"])
         ax.set(title=f"{model}: {label} step", xlabel="t [ms]", ylabel="V_m [mV]")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    name = f"step_{model}.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    return name
+    return _save(fig, out, f"step_{model}.png")
 
 
 def noise_figure(model, runs, checks, out):
@@ -163,11 +164,7 @@ def noise_figure(model, runs, checks, out):
         y += 0.5
     ax.set_yticks(ticks, labels, fontsize=6)
     ax.set(xlabel="t [ms]", title=f"{model}: frozen noisy current, spike rasters (same input on every backend)")
-    fig.tight_layout()
-    name = f"noise_{model}.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    return name
+    return _save(fig, out, f"noise_{model}.png")
 
 
 def light_figure(model, runs, checks, out):
@@ -194,11 +191,7 @@ def light_figure(model, runs, checks, out):
              "(peak, then desensitized plateau)")
     ax_v.set(xlabel="t [ms]", ylabel="V_m [mV]", title=f"with {info['bias_pA'][1]:.0f} pA bias: adapting firing")
     ax_o.legend(fontsize=7)
-    fig.tight_layout()
-    name = f"light_{model}.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    return name
+    return _save(fig, out, f"light_{model}.png")
 
 
 def siegert_figure(siegert, out):
@@ -217,10 +210,7 @@ def siegert_figure(siegert, out):
                     fmt="o", color=_color(backend), mfc="none", label=f"{backend} (±2 SE)")
     ax.set(xlabel="mu [mV above E_L]", ylabel="rate [Hz]", title="LIF with white-noise input vs Siegert theory")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "siegert.png", dpi=90)
-    plt.close(fig)
-    return "siegert.png"
+    return _save(fig, out, "siegert.png")
 
 
 # ---------------------------------------------------------------------------- HTML
