@@ -93,12 +93,13 @@ DEFAULT_DT_MS = 0.1
 
 
 def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=None, include_siegert=True,
-             include_hh_equivalent=True, out_dir=None):
+             include_hh_equivalent=True, out_dir=None, brian2_target=None):
     """Validate ``models`` (default: all bundled) on ``backends`` (default: all installed; quick: Brian2).
 
     ``dt_ms``: the time step of every run; by default 0.1 ms, or the model's
     ``validation_dt_ms`` hint where its integration scheme needs a finer step.
     ``out_dir``: where figures made during the run (HH equivalents) are written.
+    ``brian2_target``: Brian2 code generation target (default: numpy for quick runs, else cython).
     """
     names = list(models) if models else bundled_models()
     loaded = [m if hasattr(m, "parameters") else load(m) for m in names]
@@ -110,6 +111,9 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     total = len(loaded) * (1 + len(backends)) + (len(lif_like) * len(backends) if include_siegert else 0) \
         + (1 if include_hh_equivalent and any(m.name == "hh" for m in loaded) else 0)
     bar = Progress(total, progress)
+    # Quick runs use Brian2's numpy target (no compilation); full runs compile with
+    # cython once (cached by Brian2) and then run many times faster.
+    options = {"brian2": {"target": brian2_target or ("numpy" if quick else "cython")}}
     runs, checks, extras = [], [], {}
     versions = {"lifbridge": __version__, "python": platform.python_version(), "numpy": np.__version__}
     batches = []
@@ -138,7 +142,8 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
             try:
                 runner = get_runner(backend)
                 result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
-                                         record=batch.record, record_neurons=batch.record_neurons)
+                                         record=batch.record, record_neurons=batch.record_neurons,
+                                         **options.get(backend, {}))
             except Exception as error:  # a backend failure is a failed check, not a crash
                 checks.append(_failure_record(model.name, backend, "run", error))
                 continue
@@ -163,7 +168,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                 bar.step(f"{model.name}: {backend} white noise (Siegert)")
                 try:
                     result = get_runner(backend).simulate(model, sbatch.stimulus, duration_ms=sbatch.duration_ms,
-                                                          dt_ms=sbatch.dt_ms)
+                                                          dt_ms=sbatch.dt_ms, **options.get(backend, {}))
                 except Exception as error:
                     checks.append(_failure_record(model.name, backend, "siegert_run", error))
                     continue
@@ -184,6 +189,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     pool.shutdown()
     bar.close()
     return {"config": {"models": [m.name for m in loaded], "backends": list(backends), "quick": quick,
+                       "brian2_target": options["brian2"]["target"],
                        "dt_ms": dt_ms or DEFAULT_DT_MS,
                        "dt_ms_per_model": {m.name: dt_ms or float(m.hints.get("validation_dt_ms", DEFAULT_DT_MS))
                                            for m in loaded}},
