@@ -1,16 +1,43 @@
 """NESTML backend: a model becomes a NESTML 9 neuron named ``<model>_neuron``.
 
-Parameters, state, units and names carry over unchanged. The spike condition and
-reset become an ``onCondition`` block; the absolute refractory period is an integer
-step counter (``steps(t_ref)``, as NEST's own models count it) during which the
-clamped variables are not integrated; spike inputs become ``excitatory``/``inhibitory``
-spike ports whose weight is in the unit of the port; continuous inputs (current,
-light) become continuous ports driven by ``dc_generator``/``step_current_generator``.
+What carries over, and how:
+
+* parameters, state variables, expressions (``inline``) and equations keep their
+  names and units (NESTML checks the units; a compound unit such as ``pA/ms`` is
+  written as a product of unit literals, ``0 * ((1 pA) / (1 ms))``);
+* the spike condition and the reset statements become one ``onCondition`` block;
+* the absolute refractory period is an integer step counter (``steps(t_ref)``, as NEST's
+  own models count it: ``Time(Time::ms(t_ref)).get_steps()``). While it runs, the
+  clamped variables are left out of ``integrate_odes`` (they keep the value of the
+  reset exactly) and no spike is detected; the counter is decremented before the
+  integration of each step, so a neuron that spiked in step k is clamped in steps
+  k+1 ... k+steps(t_ref), like NEST's iaf_psc_exp and iaf_cond_exp;
+* spike inputs become ``excitatory``/``inhibitory`` spike ports. NEST routes a spike
+  arriving on receptor 0 by the sign of its weight: a positive weight goes to the
+  excitatory port, a negative weight to the inhibitory port with its sign flipped, so
+  ``weight`` in the spec's ``on_spike`` statements is the magnitude (in the port's
+  unit), as in NEST's built-ins;
+* continuous inputs (``current``, ``light``) become continuous input ports, in the
+  order of the spec. NEST delivers a ``CurrentEvent`` to the port whose index is the
+  connection's ``receptor_type``: port 0 is the current (``I_stim``), port 1 the light
+  (``phi``) of the optogenetic model. The generated neuron lists them in
+  ``nest.GetDefaults("<model>_neuron")["continuous_inputs"]`` (name in capitals ->
+  receptor type) when it has more than one; :func:`continuous_receptors` gives the
+  same mapping without NEST. A ``step_current_generator`` or ``dc_generator`` drives
+  the light when connected with ``syn_spec={"receptor_type": 1}`` (its "amplitude"
+  is then the intensity in the light port's unit).
+
+The generated files are committed in ``nestml_models/``; regenerate them with::
+
+    python -m lifbridge.nestml            # writes nestml_models/<model>_neuron.nestml
+    python -m lifbridge.nestml --check    # exit status 1 if a committed file is stale
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from pathlib import Path
 
 from . import expr as ex
@@ -21,7 +48,11 @@ from .units import UNIT_SYMBOLS, Unit
 NESTML_VERSION = "9.0.0"
 REFRACTORY_COUNTER = "refr_counter"
 REFRACTORY_STEPS = "refr_counts"
+RESERVED_NAMES = (REFRACTORY_COUNTER, REFRACTORY_STEPS)
 INDENT = "    "
+#: Default directory of the committed NESTML files (relative to the repository root).
+DEFAULT_DIRECTORY = "nestml_models"
+REGENERATE_COMMAND = "python -m lifbridge.nestml"
 
 # lifbridge unit symbols NESTML spells differently
 _NESTML_UNIT_NAMES = {"Ohm": "Ohm", "ohm": "Ohm", "kohm": "kOhm", "Mohm": "MOhm", "Gohm": "GOhm",
@@ -34,37 +65,70 @@ def neuron_name(model: Model) -> str:
     return f"{model.name}_neuron"
 
 
-def nestml_unit(unit: Unit) -> str:
-    """The NESTML type of a quantity in ``unit`` (``mV``, ``1/ms``, ``real`` for dimensionless)."""
-    if unit.is_dimensionless and unit.scale == 1.0:
-        return "real"
+def continuous_receptors(model: Model) -> dict:
+    """Continuous input port -> NEST receptor type of a ``CurrentEvent`` (0, 1, ... in spec order)."""
+    return {name: i for i, name in enumerate(model.continuous_inputs)}
+
+
+# ---------------------------------------------------------------------------- units
+def _unit_tree(unit: Unit):
     tree = ast.parse(unit.name.replace("^", "**"), mode="eval").body
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in UNIT_SYMBOLS:
             raise ExpressionError(f"unit {unit.name!r} cannot be written in NESTML")
-    text = unit.name.replace("^", "**")
+        if not isinstance(node, (ast.Name, ast.BinOp, ast.Constant, ast.Mult, ast.Div, ast.Pow, ast.Load,
+                                 ast.UnaryOp, ast.USub)):
+            raise ExpressionError(f"unit {unit.name!r} cannot be written in NESTML")
+    return tree
+
+
+def nestml_unit(unit: Unit) -> str:
+    """The NESTML type of a quantity in ``unit`` (``mV``, ``pA/ms``, ``real`` for dimensionless)."""
+    if unit.is_dimensionless and unit.scale == 1.0:
+        return "real"
+    _unit_tree(unit)
+    text = unit.name.replace("^", "**").replace(" ", "")
     for old, new in _NESTML_UNIT_NAMES.items():
-        text = _replace_word(text, old, new)
+        text = re.sub(rf"\b{re.escape(old)}\b", new, text)
     return text
 
 
-def _replace_word(text, old, new):
-    import re
+def _unit_literal(unit: Unit) -> str:
+    """An expression worth one ``unit``: ``1 mV``, or ``((1 pA) / (1 ms))`` for a compound unit.
 
-    return re.sub(rf"\b{re.escape(old)}\b", new, text)
+    NESTML accepts unit names in expressions only right after a number (``1 ms``), so
+    each name of a compound unit becomes a literal of its own.
+    """
+    if unit.is_dimensionless and unit.scale == 1.0:
+        return "1"
+    tree = _unit_tree(unit)
+    if isinstance(tree, ast.Name):
+        return f"1 {_NESTML_UNIT_NAMES.get(tree.id, tree.id)}"
+
+    def show(node):
+        if isinstance(node, ast.Name):
+            return f"(1 {_NESTML_UNIT_NAMES.get(node.id, node.id)})"
+        if isinstance(node, ast.Constant):
+            return _number(node.value)
+        if isinstance(node, ast.UnaryOp):
+            return f"(-{show(node.operand)})"
+        op = {ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}[type(node.op)]
+        return f"({show(node.left)} {op} {show(node.right)})" if op != "**" else f"{show(node.left)}**{show(node.right)}"
+
+    return show(tree)
 
 
 def _quantity(value: float, unit: Unit) -> str:
     number = _number(value)
-    kind = nestml_unit(unit)
-    if kind == "real":
+    literal = _unit_literal(unit)
+    if literal == "1":
         return number
-    if "/" in kind or "*" in kind:
-        return f"{number} * ({kind})"
-    return f"{number} {kind}"
+    if literal.startswith("1 "):
+        return f"{number} {literal[2:]}"
+    return f"{number} * {literal}"
 
 
-def _number(value: float) -> str:
+def _number(value) -> str:
     value = float(value)
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
@@ -92,20 +156,27 @@ class NestmlPrinter(ex.ExpressionPrinter):
         return (text, 9) if node.value >= 0 else (f"(-{text})", 9)
 
 
-def to_nestml(model: Model) -> str:
-    """The NESTML source of ``model`` as the neuron ``<model>_neuron``."""
-    for reserved in (REFRACTORY_COUNTER, REFRACTORY_STEPS):
-        if reserved in model.parameters or reserved in model.state:
+# ---------------------------------------------------------------------------- the neuron
+def _check_names(model: Model):
+    for reserved in RESERVED_NAMES:
+        if reserved in model.parameters or reserved in model.state or reserved in model.aliases:
             raise ExpressionError(f"{model.source}: the name {reserved!r} is used by the NESTML generator")
-    printer = NestmlPrinter()
+
+
+def _comment(text):
+    return f"  # {text}" if text else ""
+
+
+def _header(model: Model) -> list:
     name = neuron_name(model)
     out = [
         f"# {name}: {model.description}.",
         "#",
         f"# Source: {model.reference}",
         "#",
-        "# Generated by lifbridge from " + Path(model.source).name + "; do not edit: change the model spec and",
-        "# run `lifbridge generate " + model.name + " --target nestml`.",
+        f"# Generated by lifbridge from {Path(model.source).name}; do not edit. Change the model spec",
+        f"# and run `{REGENERATE_COMMAND}` (all bundled models) or",
+        f"# `lifbridge generate {model.name} --target nestml`.",
         "#",
         "# Equations:",
     ]
@@ -117,6 +188,26 @@ def to_nestml(model: Model) -> str:
     if model.refractory:
         clamp = ", ".join(model.refractory.clamp) or "none"
         out.append(f"#   refractory for {ex.to_text(model.refractory.period)} (clamped: {clamp})")
+    if model.inputs:
+        out += ["#", "# Inputs (NEST receptor_type 0 takes spikes; positive weights excite, negative weights"
+                     " inhibit):"]
+        receptors = continuous_receptors(model)
+        for port_name, port in model.inputs.items():
+            if port.kind == "spike":
+                what = "; ".join(f"{a.target} {a.op} {ex.to_text(a.value)}" for a in port.on_spike)
+                out.append(f"#   {port_name}: {port.sign} spikes, weight in {port.unit}: {what}")
+            else:
+                out.append(f"#   {port_name}: continuous {port.kind} in {port.unit}, "
+                           f"CurrentEvent receptor_type {receptors[port_name]}")
+    return out
+
+
+def to_nestml(model: Model) -> str:
+    """The NESTML source of ``model`` as the neuron ``<model>_neuron``."""
+    _check_names(model)
+    printer = NestmlPrinter()
+    name = neuron_name(model)
+    out = _header(model)
     out += [f"model {name}:", f"{INDENT}state:"]
     for var, sv in model.state.items():
         initial = _quantity(sv.initial, sv.unit) if isinstance(sv.initial, float) else printer.doprint(sv.initial)
@@ -161,7 +252,10 @@ def to_nestml(model: Model) -> str:
     else:
         out.append(f"{INDENT * 2}integrate_odes()")
     for port_name, port in model.spike_inputs.items():
-        weight = f"({port_name} * {_unit_factor(port.unit)} * 1 s)"
+        # A spike port is a sum of delta pulses (unit 1/s) in NESTML: times 1 s and the
+        # port's unit it is the weight of the spikes arriving in this step.
+        literal = _unit_literal(port.unit)
+        weight = f"({port_name} * {literal} * 1 s)" if literal != "1" else f"({port_name} * 1 s)"
         statement_printer = NestmlPrinter(rename={"weight": weight})
         out += ["", f"{INDENT}onReceive({port_name}):"]
         for a in port.on_spike:
@@ -179,24 +273,63 @@ def to_nestml(model: Model) -> str:
     return "\n".join(out) + "\n"
 
 
-def _unit_factor(unit: Unit) -> str:
-    kind = nestml_unit(unit)
-    if kind == "real":
-        return "1"
-    return f"1 ({kind})" if ("/" in kind or "*" in kind) else f"1 {kind}"
-
-
-def _comment(text):
-    return f"  # {text}" if text else ""
-
-
-def nestml_path(model: Model, directory="nestml_models") -> Path:
+# ---------------------------------------------------------------------------- files
+def nestml_path(model: Model, directory=DEFAULT_DIRECTORY) -> Path:
     return Path(directory) / f"{neuron_name(model)}.nestml"
 
 
-def write_nestml(model: Model, directory="nestml_models") -> Path:
+def write_nestml(model: Model, directory=DEFAULT_DIRECTORY) -> Path:
     """Write the NESTML file of ``model`` into ``directory``; returns its path."""
     path = nestml_path(model, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_nestml(model))
     return path
+
+
+def _bundled(models):
+    from .spec import bundled_models, load
+
+    names = bundled_models() if models is None else models
+    return [m if isinstance(m, Model) else load(m) for m in names]
+
+
+def write_all(directory=DEFAULT_DIRECTORY, models=None) -> list:
+    """Write ``<model>_neuron.nestml`` for every bundled model (or ``models``) into ``directory``.
+
+    Files of bundled models that no longer exist are not removed. Returns the paths written.
+    """
+    return [write_nestml(model, directory) for model in _bundled(models)]
+
+
+def stale_files(directory=DEFAULT_DIRECTORY, models=None) -> list:
+    """Paths in ``directory`` that differ from what the generator writes now (or are missing)."""
+    stale = []
+    for model in _bundled(models):
+        path = nestml_path(model, directory)
+        if not path.is_file() or path.read_text() != to_nestml(model):
+            stale.append(path)
+    return stale
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lifbridge.nestml",
+                                     description="Write the NESTML neuron of every bundled model.")
+    parser.add_argument("directory", nargs="?", default=DEFAULT_DIRECTORY,
+                        help=f"output directory (default: {DEFAULT_DIRECTORY})")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit with status 1 if a file differs from the generator's output")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_files(args.directory)
+        for path in stale:
+            print(f"stale: {path} (regenerate with `{REGENERATE_COMMAND}`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write_all(args.directory):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
