@@ -1,23 +1,58 @@
 """NEST backend: generate NESTML, compile it into a NEST extension module, load it.
 
 >>> import lifbridge.nest, nest
->>> lifbridge.nest.install(["lif", "adex"])      # doctest: +SKIP
+>>> lifbridge.nest.install()                      # doctest: +SKIP
 'lifbridge_3f2a...module'
 >>> nest.Create("lif_neuron")                     # doctest: +SKIP
 
-Modules are cached by content hash (see :mod:`lifbridge.nest_build`): a second
-``install`` of the same models takes well under a second. ``nest.ResetKernel()``
-unloads modules; call ``install`` again afterwards.
+``install()`` with no argument builds one module holding every bundled model (the
+module the tests, the runner and the benchmark share); ``install(["lif", "adex"])``
+builds a module with just those. Modules are cached by content hash (see
+:mod:`lifbridge.nest_build`): a second ``install`` of the same models takes well under a
+second. ``nest.ResetKernel()`` unloads modules; call ``install`` again afterwards.
+
+Two modules that define the same neuron cannot be loaded into one kernel; use
+:func:`module_models` to pick the module for a model (the all-models module whenever
+the model's generated code is that of its bundled namesake, whatever its parameter
+values, which are set through ``SetStatus``).
+
+:data:`BUILTIN_EQUIVALENTS` is the one table of NEST built-in models equivalent to
+bundled models, with the parameter and state names (and units) on both sides.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
 from .model import Model
 from .nestml import neuron_name, to_nestml
 from .spec import bundled_models, load
+from .units import parse_unit
 
-# Module-level code generator options, part of the cache key.
+# Module-level code generator options, part of the cache key. "rk45" is GSL's adaptive
+# Runge-Kutta-Fehlberg 4(5) (gsl_odeiv_step_rkf45), as used by NEST's own
+# conductance-based, AdEx and Hodgkin-Huxley models; linear systems (lif, pif) are
+# integrated exactly with propagators whatever this option says. The NEST templates
+# are NESTML's own with the input-buffer changes of :mod:`lifbridge.nest_templates`
+# (see :func:`codegen_options`).
 CODEGEN_OPTS = {"numeric_solver": "rk45"}
+
+
+def codegen_options(cache_dir=None) -> dict:
+    """The NESTML code generator options of every build: :data:`CODEGEN_OPTS` plus the
+    patched NEST templates (:func:`lifbridge.nest_templates.templates_option`), whose
+    path names their content hash, so the module cache key changes with the templates.
+    NESTML's stock templates are used if the patches do not apply to the installed NESTML.
+    """
+    from .nest_templates import templates_option
+
+    opts = dict(CODEGEN_OPTS)
+    templates = templates_option(cache_dir)
+    if templates is not None:
+        opts["templates"] = templates
+    return opts
 
 
 def _as_models(models):
@@ -37,11 +72,16 @@ def nestml_sources(models=None) -> dict:
 
 
 def build(models=None, *, verbose=False, cache_dir=None):
-    """Compile (or find in the cache) the NEST module holding ``models``; returns a BuiltModule."""
+    """Compile (or find in the cache) the NEST module holding ``models``; returns a BuiltModule.
+
+    ``models``: bundled names, model files or Model objects; default every bundled model.
+    Raises :class:`lifbridge.nest_build.NestBuildError` (a LifbridgeError) with one message
+    naming what to install when the compiler, cmake, Boost or GSL headers are missing.
+    """
     from .nest_build import build_nest_module
 
     return build_nest_module(nestml_sources(models), cache_dir=cache_dir, verbose=verbose,
-                             codegen_opts=CODEGEN_OPTS)
+                             codegen_opts=codegen_options(cache_dir))
 
 
 def install(models=None, *, verbose=False, cache_dir=None) -> str:
@@ -49,12 +89,113 @@ def install(models=None, *, verbose=False, cache_dir=None) -> str:
 
     ``models``: bundled names, model files or Model objects (default: every bundled
     model). Returns the module name; afterwards ``nest.Create("<model>_neuron")`` works.
+    Idempotent; call it again after ``nest.ResetKernel()``.
     """
     from .nest_build import install_nest_module
 
     return install_nest_module(build(models, verbose=verbose, cache_dir=cache_dir))
 
 
+def module_models(model: Model):
+    """What to pass to :func:`install` so that ``<model>_neuron`` is the code of ``model``.
+
+    ``None`` (the all-models module) if ``model`` is a bundled model, possibly with
+    other parameter values (``with_parameters``, presets): parameters only set
+    defaults, and the runner sets them with ``SetStatus``. Otherwise ``[model]``, a
+    module of its own.
+    """
+    if model.name in bundled_models():
+        bundled = load(model.name)
+        same_code = dataclasses.replace(model, parameters=bundled.parameters, source=bundled.source)
+        if to_nestml(same_code) == to_nestml(bundled):
+            return None
+    return [model]
+
+
 def parameter_status(model: Model) -> dict:
-    """The model's parameters as NEST status values (NESTML keeps the spec's units)."""
+    """The model's parameters as NEST status values (NESTML keeps the spec's units and names)."""
     return {name: float(p.value) for name, p in model.parameters.items()}
+
+
+# ---------------------------------------------------------------------------- built-in equivalents
+@dataclass(frozen=True)
+class BuiltinEquivalent:
+    """A NEST built-in model that implements the same equations as a bundled model.
+
+    ``parameters`` and ``state`` map our name -> (NEST name, NEST unit); every spec
+    parameter is mapped. ``settings`` are NEST-only options (left at NEST's defaults
+    unless given). ``note`` says where the two implementations differ numerically.
+    """
+
+    builtin: str
+    parameters: MappingProxyType
+    state: MappingProxyType
+    settings: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    note: str = ""
+
+    def builtin_parameters(self, model: Model) -> dict:
+        """``model``'s parameter values as a NEST status dict of the built-in (NEST names and units)."""
+        status = {}
+        for ours, (theirs, unit) in self.parameters.items():
+            p = model.parameters[ours]
+            status[theirs] = p.value * p.unit.factor_to(parse_unit(unit))
+        status.update(self.settings)
+        return status
+
+    def builtin_state(self, model: Model, values: dict) -> dict:
+        """State values (our names, spec units) as a NEST status dict of the built-in."""
+        status = {}
+        for ours, value in values.items():
+            theirs, unit = self.state[ours]
+            status[theirs] = value * model.state[ours].unit.factor_to(parse_unit(unit))
+        return status
+
+
+def _equivalent(builtin, parameters, state, note="", settings=None):
+    return BuiltinEquivalent(builtin, MappingProxyType(parameters), MappingProxyType(state),
+                             MappingProxyType(settings or {}), note)
+
+
+#: bundled model -> its NEST built-in equivalent. Our names differ from NEST's only for
+#: the synapses (``*_exc``/``*_inh`` for NEST's ``*_ex``/``*_in``) and HH's gating variables.
+BUILTIN_EQUIVALENTS = MappingProxyType({
+    "lif": _equivalent("iaf_psc_exp", {
+        "C_m": ("C_m", "pF"), "tau_m": ("tau_m", "ms"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
+        "V_reset": ("V_reset", "mV"), "t_ref": ("t_ref", "ms"), "tau_syn_exc": ("tau_syn_ex", "ms"),
+        "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
+    }, {"V_m": ("V_m", "mV")},
+        "same exact (propagator) integration and update order: spike for spike"),
+    "lif_cond": _equivalent("iaf_cond_exp", {
+        "C_m": ("C_m", "pF"), "g_L": ("g_L", "nS"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
+        "V_reset": ("V_reset", "mV"), "t_ref": ("t_ref", "ms"), "E_exc": ("E_ex", "mV"), "E_inh": ("E_in", "mV"),
+        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
+    }, {"V_m": ("V_m", "mV"), "g_exc": ("g_ex", "nS"), "g_inh": ("g_in", "nS")},
+        "both GSL RKF45; NEST controls the error with abs 1e-3, rel 0 (fixed), NESTML with "
+        "gsl_abs_error_tol/gsl_rel_error_tol (default 1e-6, settable)"),
+    "adex": _equivalent("aeif_psc_exp", {
+        "C_m": ("C_m", "pF"), "g_L": ("g_L", "nS"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
+        "Delta_T": ("Delta_T", "mV"), "V_peak": ("V_peak", "mV"), "V_reset": ("V_reset", "mV"),
+        "t_ref": ("t_ref", "ms"), "a": ("a", "nS"), "b": ("b", "pA"), "tau_w": ("tau_w", "ms"),
+        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
+    }, {"V_m": ("V_m", "mV"), "w": ("w", "pA"), "I_syn_exc": ("I_syn_ex", "pA"), "I_syn_inh": ("I_syn_in", "pA")},
+        "NEST detects and resets spikes inside its RKF45 substeps, the generated model at the end "
+        "of each time step"),
+    "izhikevich": _equivalent("izhikevich", {
+        "a": ("a", "1"), "b": ("b", "1"), "c": ("c", "mV"), "d": ("d", "mV"), "V_th": ("V_th", "mV"),
+        "I_e": ("I_e", "pA"),
+    }, {"V_m": ("V_m", "mV"), "U_m": ("U_m", "mV")},
+        "NEST integrates with one forward-Euler step per time step, the generated model with RKF45"),
+    "hh": _equivalent("hh_psc_alpha", {
+        "C_m": ("C_m", "pF"), "g_Na": ("g_Na", "nS"), "g_K": ("g_K", "nS"), "g_L": ("g_L", "nS"),
+        "E_Na": ("E_Na", "mV"), "E_K": ("E_K", "mV"), "E_L": ("E_L", "mV"), "t_ref": ("t_ref", "ms"),
+        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
+    }, {"V_m": ("V_m", "mV"), "m": ("Act_m", "1"), "h": ("Inact_h", "1"), "n": ("Act_n", "1")},
+        "both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= 0 and V_m fell "
+        "during the step, the spec when V_m >= 0 and dV_m/dt < 0 at the end of the step"),
+})
+
+
+def builtin_equivalent(model) -> BuiltinEquivalent | None:
+    """The :class:`BuiltinEquivalent` of a bundled model (name or Model), or None."""
+    name = model.name if isinstance(model, Model) else str(model)
+    return BUILTIN_EQUIVALENTS.get(name)

@@ -1,10 +1,22 @@
-"""NEST runner: the generated ``<model>_neuron`` (or a NEST built-in) as one population.
+"""NEST runner: the generated ``<model>_neuron`` (or its NEST built-in) as one population.
 
-Per-neuron bias currents go into ``I_e``; a time-varying current goes through a
-``step_current_generator`` into the model's continuous current port, a light signal
-into its light port. NEST delivers generator output one step after it is emitted, so
-the generator's change times are moved one step earlier than the signal's, and the
-neuron sees the same piecewise-constant input as on the other backends.
+Inputs:
+
+* per-neuron bias currents go into ``I_e``;
+* a time-varying current goes through a ``step_current_generator`` into the model's
+  continuous current port (``CurrentEvent`` receptor_type 0, see
+  :func:`lifbridge.nestml.continuous_receptors`);
+* a light signal goes through a ``step_current_generator`` connected with the receptor
+  type of the light port (1 for ``optogenetic_lif``: the generated neuron has two
+  continuous ports and NEST routes a ``CurrentEvent`` by its receptor type; the
+  generator's "amplitude" is then the light intensity in the port's unit);
+* ``spike_input``: spike trains through ``spike_generator``s, positive weights to the
+  excitatory port, negative ones to the inhibitory port (as for NEST's built-ins).
+
+NEST delivers generator output one step after it is emitted (the minimal delay), so
+the generators' times are moved one step earlier than the signal's: the neuron sees
+the same piecewise-constant input as on the other backends, and a spike given at time
+t changes the synaptic state at t.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ import numpy as np
 
 from .. import nest as lnest
 from ..model import Model, to_unit
-from ..nestml import neuron_name
+from ..nestml import continuous_receptors, neuron_name
 from ..stimulus import SimResult, Stimulus
 
 
@@ -36,8 +48,17 @@ def _quiet(nest):
         nest.set_verbosity("M_ERROR")
 
 
+def import_nest():
+    """``import nest`` without the banner, at error verbosity."""
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout
+    import nest
+
+    _quiet(nest)
+    return nest
+
+
 def receptor_types(nest, model_name):
-    """Receptor name -> number for a NEST model (empty if it has only one)."""
+    """Receptor name -> number of a NEST model's spike receptors (empty if it has only one)."""
     try:
         return dict(nest.GetDefaults(model_name, "receptor_types"))
     except Exception:
@@ -49,9 +70,9 @@ def _signal_generator(nest, values, signal_dt_ms, dt_ms, duration_ms):
     values = np.asarray(values, dtype=float)
     changes = np.flatnonzero(np.diff(np.concatenate([[0.0], values])) != 0)
     times = np.round(changes * signal_dt_ms - dt_ms, 10)  # delivered one step later
-    # Changes due at or before t = 0 cannot be emitted before the start: the latest of them
-    # takes effect at the first possible step (a generator's output reaches the neuron
-    # one step after it is emitted).
+    # Changes due at or before t = dt cannot be emitted in time: the latest of them takes
+    # effect at the first possible step, t = 2 dt; the runner adds the first two steps'
+    # values to I_e instead (:func:`_simulate_with_head`).
     times = np.maximum(times, dt_ms)
     amplitudes = values[changes]
     if len(times):
@@ -63,75 +84,164 @@ def _signal_generator(nest, values, signal_dt_ms, dt_ms, duration_ms):
     return generator
 
 
+#: Generator output reaches a neuron one step after emission, and the earliest emission
+#: time is one step, so the first two steps of a current signal cannot come from a generator.
+HEAD_STEPS = 2
+
+
+def _simulate_with_head(nest, population, bias, stimulus, dt_ms, duration_ms):
+    """``nest.Simulate(duration_ms)``, with the current signal of the first
+    :data:`HEAD_STEPS` steps added to ``I_e`` for those steps (see :data:`HEAD_STEPS`)."""
+    head = min(HEAD_STEPS, int(round(duration_ms / dt_ms)))
+    if stimulus.current_pA is None or head == 0:
+        nest.Simulate(duration_ms)
+        return
+    values = np.asarray(stimulus.current_pA, dtype=float)
+    for step in range(head):
+        sample = values[min(int(np.floor(step * dt_ms / stimulus.signal_dt_ms + 1e-9)), len(values) - 1)]
+        population.set(I_e=(bias + sample).tolist())
+        nest.Simulate(dt_ms)
+    population.set(I_e=bias.tolist())
+    if duration_ms - head * dt_ms > 1e-9:
+        nest.Simulate(duration_ms - head * dt_ms)
+
+
+def connect_spike_input(nest, population, spike_input, dt_ms):
+    """Connect spike trains ``[(times_ms, weight), ...]`` to every neuron of ``population``.
+
+    Each train is a ``spike_generator`` emitting one step before the given times with a
+    delay of one step, so the weight is added to the synaptic state at the given time
+    (times are rounded to the grid and must be at least two steps after 0).
+    """
+    generators = []
+    for times, weight in spike_input:
+        times = np.round(np.asarray(times, dtype=float) / dt_ms) * dt_ms
+        if len(times) and times.min() < 2 * dt_ms - 1e-9:
+            raise ValueError(f"spike_input times must be >= 2 dt = {2 * dt_ms:g} ms")
+        generator = nest.Create("spike_generator",
+                                params={"spike_times": np.round(times - dt_ms, 10).tolist()})
+        nest.Connect(generator, population, syn_spec={"weight": float(weight), "delay": dt_ms})
+        generators.append(generator)
+    return generators
+
+
+def _connect_signal(nest, population, values, stimulus, dt_ms, duration_ms, receptor):
+    values = np.asarray(values, dtype=float)
+    syn_spec = {"delay": dt_ms}
+    if receptor:
+        syn_spec["receptor_type"] = receptor
+    if values.ndim == 1:
+        generator = _signal_generator(nest, values, stimulus.signal_dt_ms, dt_ms, duration_ms)
+        nest.Connect(generator, population, syn_spec=syn_spec)
+    else:
+        for i in range(values.shape[1]):
+            generator = _signal_generator(nest, values[:, i], stimulus.signal_dt_ms, dt_ms, duration_ms)
+            nest.Connect(generator, population[i], syn_spec=syn_spec)
+
+
+def _spec_status(model: Model, overrides: dict) -> tuple:
+    """(parameters, initial state) in spec names and units, with ``overrides`` applied."""
+    params = lnest.parameter_status(model)
+    states = {}
+    for key, value in overrides.items():
+        if key in model.parameters:
+            params[key] = to_unit(value, model.parameters[key].unit, key)
+        elif key in model.state:
+            states[key] = to_unit(value, model.state[key].unit, key)
+        else:
+            raise ValueError(f"model {model.name!r} has no parameter or state variable {key!r}")
+    varied = model.with_parameters(params)
+    initial = model.initial_values_si(varied.parameter_values_si())
+    for key, var in model.state.items():
+        states.setdefault(key, initial[key] / var.unit.scale)
+    return params, states
+
+
 def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
-             record_neurons=None, builtin: str | None = None, parameters=None, **overrides) -> SimResult:
+             record_neurons=None, builtin=None, parameters=None, spike_input=(), **overrides) -> SimResult:
     """Simulate ``stimulus.n`` neurons of ``model`` in NEST for ``duration_ms``.
 
-    ``builtin``: run this NEST built-in model instead of the generated one, with
-    ``parameters`` (NEST names and units) as its status. ``overrides``: parameter
-    and initial values (spec units or strings with units).
+    ``overrides``: parameter and initial values (spec names; spec units or strings with
+    units). ``builtin``: run a NEST built-in instead of the generated neuron: ``True``
+    for the model's equivalent in :data:`lifbridge.nest.BUILTIN_EQUIVALENTS` (its
+    parameters and initial state are translated from the model and ``overrides``), or
+    the name of any NEST model, whose status is then ``parameters`` (NEST names and
+    units) plus ``overrides`` given verbatim. ``parameters`` always wins over the
+    translated values. ``spike_input``: ``[(times_ms, weight), ...]`` (see
+    :func:`connect_spike_input`). ``record``: spec names (translated for a built-in).
     """
-    os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout
-    import nest
-
+    nest = import_nest()
     started = time.perf_counter()
     nest.ResetKernel()
     _quiet(nest)
     nest.resolution = dt_ms
     overrides = dict(overrides)
+    equivalent = lnest.builtin_equivalent(model)
+    record_names = {var: var for var in record}
+    if builtin is True:
+        if equivalent is None:
+            raise ValueError(f"model {model.name!r} has no NEST built-in equivalent")
+        builtin = equivalent.builtin
     if builtin:
         name = builtin
-        status = dict(parameters or {})
-        status.update(overrides)
+        if equivalent is not None and equivalent.builtin == builtin:
+            params, states = _spec_status(model, overrides)
+            status = equivalent.builtin_parameters(model.with_parameters(params))
+            status.update(equivalent.builtin_state(model, {k: v for k, v in states.items()
+                                                           if k in equivalent.state}))
+            record_names = {var: equivalent.state[var][0] if var in equivalent.state else var for var in record}
+        else:
+            status = dict(overrides)
+        status.update(parameters or {})
+        receptors = {}
     else:
-        lnest.install(model)
+        lnest.install(lnest.module_models(model))
         name = neuron_name(model)
-        status = lnest.parameter_status(model)
-        for key, value in overrides.items():
-            if key in model.parameters:
-                status[key] = to_unit(value, model.parameters[key].unit, key)
-            elif key in model.state:
-                status[key] = to_unit(value, model.state[key].unit, key)
-            else:
-                raise ValueError(f"model {model.name!r} has no parameter or state variable {key!r}")
-        initial = model.initial_values_si(model.with_parameters(
-            {k: v for k, v in status.items() if k in model.parameters}).parameter_values_si())
-        for key, var in model.state.items():
-            status.setdefault(key, initial[key] / var.unit.scale)
+        params, states = _spec_status(model, overrides)
+        status = dict(params, **states)
+        status.update(parameters or {})
+        receptors = continuous_receptors(model)
     bias = np.asarray(stimulus.bias_pA, dtype=float) + float(status.pop("I_e", 0.0))
     population = nest.Create(name, stimulus.n)
     population.set(status)
     population.set(I_e=bias.tolist())
-    receptors = receptor_types(nest, name)
     if stimulus.current_pA is not None:
-        _connect_signal(nest, model, population, stimulus.current_pA, stimulus, dt_ms, duration_ms,
-                        receptors.get(model.input_current.upper(), receptors.get(model.input_current)))
+        _connect_signal(nest, population, stimulus.current_pA, stimulus, dt_ms, duration_ms,
+                        receptors.get(model.input_current, 0))
     if stimulus.light is not None:
-        port = model.light_input
-        _connect_signal(nest, model, population, stimulus.light, stimulus, dt_ms, duration_ms,
-                        receptors.get(port.upper(), receptors.get(port)))
+        if builtin:
+            raise ValueError(f"the NEST built-in {builtin!r} has no light input")
+        _connect_signal(nest, population, stimulus.light, stimulus, dt_ms, duration_ms,
+                        receptors[model.light_input])
+    if spike_input:
+        connect_spike_input(nest, population, spike_input, dt_ms)
     recorder = nest.Create("spike_recorder")
     nest.Connect(population, recorder)
     multimeter = None
     if record:
-        multimeter = nest.Create("multimeter", params={"record_from": list(record), "interval": dt_ms})
+        multimeter = nest.Create("multimeter", params={"record_from": list(record_names.values()),
+                                                       "interval": dt_ms})
         targets = population if record_neurons is None else population[list(record_neurons)]
         nest.Connect(multimeter, targets)
-    nest.Simulate(duration_ms)
+    _simulate_with_head(nest, population, bias, stimulus, dt_ms, duration_ms)
     events = recorder.events
     senders = np.asarray(events["senders"]) - population[0].global_id
     times = np.asarray(events["times"], dtype=float)
     spike_times = [np.sort(times[senders == i]) for i in range(stimulus.n)]
     traces = {}
     if multimeter is not None:
+        # Neurons hand the multimeter the samples of one min_delay slice during the next
+        # slice: run one more slice so the last samples arrive, and drop what lies beyond.
+        nest.Simulate(nest.min_delay)
         ev = multimeter.events
         ids = population.global_id if record_neurons is None else population[list(record_neurons)].global_id
         ids = [ids] if np.isscalar(ids) else list(ids)
         senders = np.asarray(ev["senders"])
         t_all = np.asarray(ev["times"], dtype=float)
-        for var in record:
-            rows = [np.asarray(ev[var])[senders == gid] for gid in ids]
-            t = t_all[senders == ids[0]]
+        for var, recorded in record_names.items():
+            keep = t_all <= duration_ms + 1e-9
+            rows = [np.asarray(ev[recorded])[(senders == gid) & keep] for gid in ids]
+            t = t_all[(senders == ids[0]) & keep]
             unit = model.unit_of(var).name if var in _names(model) else ""
             traces[var] = (t, np.array(rows), unit)
     result = SimResult(model.name, "nest" if not builtin else f"nest:{builtin}", dt_ms, duration_ms, spike_times,
@@ -141,17 +251,3 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
 
 def _names(model):
     return set(model.state) | set(model.parameters) | set(model.aliases) | set(model.inputs)
-
-
-def _connect_signal(nest, model, population, values, stimulus, dt_ms, duration_ms, receptor):
-    values = np.asarray(values, dtype=float)
-    syn_spec = {"delay": dt_ms}
-    if receptor is not None:
-        syn_spec["receptor_type"] = receptor
-    if values.ndim == 1:
-        generator = _signal_generator(nest, values, stimulus.signal_dt_ms, dt_ms, duration_ms)
-        nest.Connect(generator, population, syn_spec=syn_spec)
-    else:
-        for i in range(values.shape[1]):
-            generator = _signal_generator(nest, values[:, i], stimulus.signal_dt_ms, dt_ms, duration_ms)
-            nest.Connect(generator, population[i], syn_spec=syn_spec)
