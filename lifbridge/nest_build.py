@@ -317,6 +317,15 @@ def _check_module_name(module_name: str) -> None:
                              "ending in 'module' (a NESTML requirement)")
 
 
+def _distribution_version(name: str) -> Optional[str]:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def _cache_key(items: list, module_name: Optional[str], tc: _Toolchain, codegen_opts: Mapping) -> str:
     payload = {
         "format": BUILD_FORMAT_VERSION,
@@ -329,6 +338,8 @@ def _cache_key(items: list, module_name: Optional[str], tc: _Toolchain, codegen_
         "cxxflags": list(tc.cxxflags),
         "libs": list(tc.libs),
         "codegen_opts": codegen_opts,
+        "generate_script": hashlib.sha256(_GENERATE_SCRIPT.encode()).hexdigest(),
+        "odetoolbox": _distribution_version("odetoolbox"),
     }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -430,6 +441,28 @@ try:
     # looks at the nest_version option; the version is known, skip that.
     from pynestml.codegeneration.nest_tools import NESTTools
     NESTTools.detect_nest_version = classmethod(lambda cls: args["nest_version"])
+except Exception:
+    pass
+try:
+    # ODE-toolbox 3.0.0 writes the update of a leak-free linear equation x' = b as the text
+    # "__h * " + str(b): for b = I_e/C_m + I_stim/C_m only the first term gets the time
+    # step (a perfect integrator then takes 1/dt times its continuous input). Hand it b as
+    # one product, 1*(...), so that the text is parenthesised.
+    import sympy
+    from odetoolbox.system_of_shapes import SystemOfShapes
+    _propagator_solver = SystemOfShapes.generate_solver_dict_based_on_propagator_matrix_
+    def _parenthesised_constant_terms(self, P):
+        saved = self.b_
+        b = sympy.Matrix(saved)
+        for row in range(b.shape[0]):
+            if isinstance(b[row], sympy.Add) and self.A_[row, row] == 0:
+                b[row] = sympy.Mul(sympy.Integer(1), b[row], evaluate=False)
+        self.b_ = b
+        try:
+            return _propagator_solver(self, P)
+        finally:
+            self.b_ = saved
+    SystemOfShapes.generate_solver_dict_based_on_propagator_matrix_ = _parenthesised_constant_terms
 except Exception:
     pass
 from pynestml.frontend.pynestml_frontend import generate_target

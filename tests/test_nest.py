@@ -125,6 +125,30 @@ def test_every_model_spikes_for_a_suprathreshold_current(module):
         assert recorders[name][1].n_events == 0, f"{name} spikes without input"
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_current_port_and_bias_current_drive_alike(module, name):
+    """The same current through the continuous port (a dc_generator) and as the bias I_e
+    gives the same steady firing: the last interspike intervals agree within a time step.
+    (A generated propagator that dropped the time step from the port's term, as ODE-toolbox
+    3.0.0 does for a leak-free equation with two constant inputs, fires 1/dt times faster.)"""
+    fresh_kernel()
+    amplitude = SUPRATHRESHOLD_PA[name]
+    through_port, through_bias = nest.Create(f"{name}_neuron", 2)
+    through_bias.set(I_e=amplitude)
+    dc = nest.Create("dc_generator", params={"amplitude": amplitude})
+    nest.Connect(dc, through_port, syn_spec={"receptor_type": continuous_receptors(lifbridge.load(name))["I_stim"]})
+    recorder = nest.Create("spike_recorder")
+    nest.Connect(through_port + through_bias, recorder)
+    nest.Simulate(T)
+    events = recorder.events
+    last_isi = []
+    for neuron in (through_port, through_bias):
+        times = np.sort(events["times"][events["senders"] == neuron.global_id])
+        assert len(times) >= 5, f"{name}: {len(times)} spikes for {amplitude} pA"
+        last_isi.append(float(np.mean(np.diff(times)[-3:])))
+    assert abs(last_isi[0] - last_isi[1]) <= DT + EPS, f"{name}: last ISIs {last_isi} ms (port, I_e)"
+
+
 # ------------------------------------------------------------------------------ GetDefaults
 @pytest.mark.parametrize("name", MODELS)
 def test_defaults_show_every_parameter_with_the_spec_names_and_units(module, name):
