@@ -26,7 +26,9 @@ test: setup
 	$(BIN)/python -m pytest -q -ra
 
 benchmark: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/nest_vs_builtin.py
+	$(BIN)/python benchmarks/brian2_vs_handwritten.py
+	$(BIN)/python benchmarks/validate_runtime.py
 
 clean:
 	rm -rf $(VENV) lifbridge-report

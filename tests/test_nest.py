@@ -461,6 +461,60 @@ def test_lif_fi_matches_the_closed_form_within_one_step(module):
             assert 1000.0 / (isi_true + DT) - 1e-9 <= r <= rate + 1e-9
 
 
+LIF_WITHOUT_SYNAPSES = """\
+[model]
+name = "lif_current_only"
+description = "LIF driven only through its current port (no spike inputs)"
+reference = "Lapicque (1907)"
+
+[parameters]
+C_m = { value = 250.0, unit = "pF", above = 0.0 }
+tau_m = { value = 10.0, unit = "ms", above = 0.0 }
+E_L = { value = -70.0, unit = "mV" }
+V_th = { value = -55.0, unit = "mV" }
+V_reset = { value = -70.0, unit = "mV" }
+t_ref = { value = 2.0, unit = "ms", min = 0.0 }
+I_e = { value = 0.0, unit = "pA" }
+
+[state]
+V_m = { unit = "mV", initial = "E_L" }
+
+[equations]
+V_m = "-(V_m - E_L)/tau_m + (I_e + I_stim)/C_m"
+
+[spike]
+condition = "V_m >= V_th"
+reset = ["V_m = V_reset"]
+
+[refractory]
+period = "t_ref"
+clamp = ["V_m"]
+
+[inputs]
+I_stim = { kind = "current", unit = "pA" }
+"""
+
+
+def test_model_with_only_a_current_port_follows_the_closed_form(tmp_path):
+    """A model file without spike inputs builds into its own module and, driven through its
+    current port by a step current from t = 0, has the closed-form LIF intervals (on the grid:
+    isi_true <= ISI < isi_true + dt) for every amplitude."""
+    path = tmp_path / "lif_current_only.toml"
+    path.write_text(LIF_WITHOUT_SYNAPSES)
+    model = lifbridge.load(path)
+    assert [p.kind for p in model.inputs.values()] == ["current"]
+    currents = np.array([400.0, 800.0, 1600.0])
+    values = np.tile(currents, (int(round(500.0 / DT)), 1))
+    stimulus = Stimulus(bias_pA=np.zeros(3), current_pA=values, signal_dt_ms=DT)
+    result = nest_runner.simulate(model, stimulus, duration_ms=500.0, dt_ms=DT)
+    rates = lif_rate(currents, C_m=250.0, tau_m=10.0, E_L=-70.0, V_th=-55.0, V_reset=-70.0, t_ref=2.0)
+    for I, spikes, rate in zip(currents, result.spike_times_ms, rates):
+        isi_true = 1000.0 / rate
+        isis = np.diff(spikes)
+        assert len(isis) >= 5, I
+        assert np.all(isis >= isi_true - EPS) and np.all(isis < isi_true + DT + EPS), (I, isi_true, isis)
+
+
 # Brian2 and NEST f-I curves. For the LIF family Brian2 stamps a spike one step before
 # NEST would and counts t_ref from the start of that step, so its intervals lie in
 # [isi_true - dt, isi_true) while NEST's lie in [isi_true, isi_true + dt): the two
