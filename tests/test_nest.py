@@ -598,3 +598,18 @@ def test_nest_build_reports_a_missing_compiler(tmp_path):
     assert "cmake" in result.stderr and "make" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_benchmark_runs_and_both_sides_spike_alike(module):
+    """benchmarks/nest_vs_builtin.py on a small network: the generated lif and iaf_psc_exp
+    receive the same Poisson input through both ports and emit the same number of spikes."""
+    import importlib.util
+    import io
+
+    spec = importlib.util.spec_from_file_location("nest_vs_builtin", ROOT / "benchmarks" / "nest_vs_builtin.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = io.StringIO()
+    (row,) = bench.run(["lif"], n=200, t_ms=200.0, dt_ms=DT, repeats=1, out=out)
+    assert row["spikes_generated"] == row["spikes_builtin"] > 100
+    assert row["ratio_cpu"] > 0 and "CPU ratio" in out.getvalue()
