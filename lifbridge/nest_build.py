@@ -317,15 +317,6 @@ def _check_module_name(module_name: str) -> None:
                              "ending in 'module' (a NESTML requirement)")
 
 
-def _distribution_version(name: str) -> Optional[str]:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _cache_key(items: list, module_name: Optional[str], tc: _Toolchain, codegen_opts: Mapping) -> str:
     payload = {
         "format": BUILD_FORMAT_VERSION,
@@ -339,7 +330,7 @@ def _cache_key(items: list, module_name: Optional[str], tc: _Toolchain, codegen_
         "libs": list(tc.libs),
         "codegen_opts": codegen_opts,
         "generate_script": hashlib.sha256(_GENERATE_SCRIPT.encode()).hexdigest(),
-        "odetoolbox": _distribution_version("odetoolbox"),
+        "odetoolbox": _dist_version("odetoolbox"),
     }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -222,12 +222,9 @@ PATCHES = (
 
 
 def _nestml_version():
-    import importlib.metadata as md
+    from .nest_build import _dist_version
 
-    try:
-        return md.version("nestml")
-    except md.PackageNotFoundError:
-        return None
+    return _dist_version("nestml")
 
 
 def stock_templates_dir() -> Path | None:

@@ -507,7 +507,8 @@ def test_model_with_only_a_current_port_follows_the_closed_form(tmp_path):
     values = np.tile(currents, (int(round(500.0 / DT)), 1))
     stimulus = Stimulus(bias_pA=np.zeros(3), current_pA=values, signal_dt_ms=DT)
     result = nest_runner.simulate(model, stimulus, duration_ms=500.0, dt_ms=DT)
-    rates = lif_rate(currents, C_m=250.0, tau_m=10.0, E_L=-70.0, V_th=-55.0, V_reset=-70.0, t_ref=2.0)
+    p = {k: v.value for k, v in model.parameters.items() if k != "I_e"}
+    rates = lif_rate(currents, **p)
     for I, spikes, rate in zip(currents, result.spike_times_ms, rates):
         isi_true = 1000.0 / rate
         isis = np.diff(spikes)
