@@ -164,7 +164,10 @@ def _check_names(model: Model):
 
 
 def _comment(text):
-    return f"  # {text}" if text else ""
+    """`` # text`` to end a line, with ``text`` folded to one line (a line break would end the comment)."""
+    from .text import comment_text
+
+    return f"  # {comment_text(text)}" if text else ""
 
 
 def _header(model: Model) -> list:
@@ -199,7 +202,11 @@ def _header(model: Model) -> list:
             else:
                 out.append(f"#   {port_name}: continuous {port.kind} in {port.unit}, "
                            f"CurrentEvent receptor_type {receptors[port_name]}")
-    return out
+    from .text import comment_text
+
+    # Every line is a comment: fold whatever a model's text holds (line breaks, control
+    # characters) so that it cannot end the comment.
+    return [comment_text(line) for line in out]
 
 
 def to_nestml(model: Model) -> str:
