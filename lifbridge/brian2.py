@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import expr as ex
-from .model import Model, to_unit
+from .model import Model
+from .overrides import resolve
 from .units import (AMP, DIMENSIONLESS, FARAD, HERTZ, METRE, OHM, SECOND, SIEMENS, UNIT_SYMBOLS, VOLT, WATT,
                     Unit)
 
@@ -205,39 +206,17 @@ def neuron_group(model: Model, N: int, *, inputs=None, per_neuron=("I_e",), meth
                  name=None, **overrides):
     """A ``brian2.NeuronGroup`` of ``N`` neurons of ``model``, initialised to the model's initial state.
 
-    ``overrides``: parameter (or initial state) values — a number in the spec's unit,
-    a string with a unit (``"250pF"``), a Brian2 quantity, or an array of length N
-    (which makes that parameter per-neuron). State initial values may also be given.
+    ``overrides``: parameter (or initial state) values, read by
+    :func:`lifbridge.overrides.resolve`: a string with a unit (``"250pF"``), a number
+    in the spec's unit, a Brian2 quantity (dimension checked), or one value per
+    neuron (a list, array or array quantity of length N, which makes that parameter
+    per-neuron). NEST's names (``tau_syn_ex``, ``E_in`` ...) are accepted.
     """
     import brian2
 
-    per_neuron = list(per_neuron)
-    param_values, state_values = {}, {}
-    for key, value in overrides.items():
-        if key in model.parameters:
-            table, unit = param_values, model.parameters[key].unit
-        elif key in model.state:
-            table, unit = state_values, model.state[key].unit
-        else:
-            raise ValueError(f"model {model.name!r} has no parameter or state variable {key!r}; "
-                             f"parameters: {', '.join(model.parameters)}; state: {', '.join(model.state)}")
-        if isinstance(value, str) or np.ndim(value) == 0:
-            table[key] = to_unit(value, unit, key)
-        else:
-            table[key] = np.array([to_unit(v, unit, key) for v in value]) if not hasattr(value, "dim") \
-                else np.asarray(value) / unit.scale
-            if len(table[key]) != N:
-                raise ValueError(f"{key}: {len(table[key])} values given for {N} neurons")
-            if key in model.parameters and key not in per_neuron:
-                per_neuron.append(key)
-    scalar_params = {k: v for k, v in param_values.items() if np.ndim(v) == 0}
-    if scalar_params:
-        model = model.with_parameters(scalar_params)
-    for key, values in param_values.items():
-        if np.ndim(values):
-            for v in values:
-                model.parameters[key].check(float(v))
-    code = to_brian2(model, per_neuron=per_neuron, inputs=inputs)
+    resolved = resolve(model, overrides, n=N, where=f"neuron_group({model.name}): ")
+    per_neuron = list(per_neuron) + [k for k in resolved.per_neuron if k in model.parameters]
+    code = to_brian2(resolved.model, per_neuron=per_neuron, inputs=inputs)
     if method:
         code.method = method
     kwargs = code.kwargs()
@@ -246,19 +225,11 @@ def neuron_group(model: Model, N: int, *, inputs=None, per_neuron=("I_e",), meth
     if name:
         kwargs["name"] = name
     group = brian2.NeuronGroup(N, **kwargs)
+    values = resolved.parameter_values()
     for key in code.per_neuron:
-        unit = model.parameters[key].unit
-        setattr(group, key, quantity(param_values.get(key, model.parameters[key].value), unit))
-    si = {k: (np.asarray(param_values[k]) * p.unit.scale if k in param_values else p.value * p.unit.scale)
-          for k, p in model.parameters.items()}
-    for key, var in model.state.items():
-        if key in state_values:
-            value_si = np.asarray(state_values[key]) * var.unit.scale
-        elif isinstance(var.initial, float):
-            value_si = var.initial * var.unit.scale
-        else:
-            value_si = ex.evaluate(var.initial, si)
-        setattr(group, key, brian2.Quantity(value_si, dim=_brian2_dimension(var.unit.dim)))
+        setattr(group, key, quantity(values[key], model.parameters[key].unit))
+    for key, value in resolved.initial_values().items():
+        setattr(group, key, quantity(value, model.state[key].unit))
     return group
 
 

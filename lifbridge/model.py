@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from . import expr as ex
-from .errors import ParameterError, UnitError
-from .units import SECOND, Unit, parse_quantity
+from .errors import ParameterError
+from .units import SECOND, Unit
 
 
 @dataclass(frozen=True)
@@ -255,17 +255,20 @@ def _rebuild_model(fields):
 
 
 def to_unit(value, unit: Unit, what="value") -> float:
-    """A number in ``unit`` from a number (already in ``unit``), a string with a unit, or a Brian2 quantity."""
-    if isinstance(value, str):
-        try:
-            number, given = parse_quantity(value, default_unit=unit)
-            return number * given.factor_to(unit)
-        except UnitError as error:
-            raise ParameterError(f"{what}: {error}") from None
-    if hasattr(value, "dim") and hasattr(value, "__array__"):  # a Brian2 quantity
-        import numpy as np
+    """A number in ``unit`` from a number (already in ``unit``), a string with a unit, or a Brian2 quantity.
 
-        return float(np.asarray(value) / unit.scale)
+    Strings and quantities are checked against ``unit``'s dimension. For whole sets of
+    overrides (aliases, per-neuron arrays, bounds, constraints) use
+    :func:`lifbridge.overrides.resolve`.
+    """
+    if isinstance(value, str) or (type(value).__module__ or "").startswith("brian2"):
+        # strings and Brian2 quantities: dimension checked (lifbridge.overrides)
+        from .overrides import convert
+
+        number = convert(value, unit, what)
+        if not isinstance(number, float):
+            raise ParameterError(f"{what}: {len(number)} values given where one value is expected")
+        return number
     if isinstance(value, bool):
         raise ParameterError(f"{what}: {value!r} is not a number")
     try:

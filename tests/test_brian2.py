@@ -70,7 +70,7 @@ def test_neuron_group_overrides_scalar_and_per_neuron():
     assert group.namespace["C_m"] == 500 * brian2.pF
     with pytest.raises(lifbridge.ParameterError):
         lb2.neuron_group(model, 2, tau_m=-1.0)
-    with pytest.raises(ValueError, match="no parameter or state variable 'tau'"):
+    with pytest.raises(lifbridge.ParameterError, match="no parameter or state variable 'tau'; did you mean tau_m"):
         lb2.neuron_group(model, 2, tau=3.0)
 
 
