@@ -1,15 +1,18 @@
 """NEST backend: generate NESTML, compile it into a NEST extension module, load it.
 
 >>> import lifbridge.nest, nest
->>> lifbridge.nest.install()                      # doctest: +SKIP
-'lifbridge_3f2a...module'
+>>> path = lifbridge.nest.install()               # doctest: +SKIP
+>>> path                                          # doctest: +SKIP
+'/root/.cache/lifbridge/nest/3f2a.../lifbridge_3f2a...module.so'
 >>> nest.Create("lif_neuron")                     # doctest: +SKIP
 
 ``install()`` with no argument builds one module holding every bundled model (the
 module the tests, the runner and the benchmark share); ``install(["lif", "adex"])``
 builds a module with just those. Modules are cached by content hash (see
 :mod:`lifbridge.nest_build`): a second ``install`` of the same models takes well under a
-second. ``nest.ResetKernel()`` unloads modules; call ``install`` again afterwards.
+second. ``nest.ResetKernel()`` unloads modules; afterwards call ``install`` again, or
+``nest.Install(path)`` with the absolute path of the module that ``install`` returned
+(in this or any later process, as long as the cache entry exists).
 
 Two modules that define the same neuron cannot be loaded into one kernel; use
 :func:`module_models` to pick the module for a model (the all-models module whenever
@@ -17,7 +20,11 @@ the model's generated code is that of its bundled namesake, whatever its paramet
 values, which are set through ``SetStatus``).
 
 :data:`BUILTIN_EQUIVALENTS` is the one table of NEST built-in models equivalent to
-bundled models, with the parameter and state names (and units) on both sides.
+bundled models, with the parameter and state names (and units) on both sides. The
+generated neurons keep the spec's names (NESTML's ``tau_syn_exc``, ``E_exc``, ...), not
+NEST's (``tau_syn_ex``, ``E_ex``, ...); NEST rejects a key a neuron does not have, so
+``nest.Create("lif_neuron", params={"tau_syn_ex": 5.0})`` raises
+``UnaccessedDictionaryEntry`` instead of being ignored. :func:`names_table` lists both sides.
 """
 
 from __future__ import annotations
@@ -88,8 +95,10 @@ def install(models=None, *, verbose=False, cache_dir=None) -> str:
     """Build (cached) and load the module with ``models`` into the running NEST kernel.
 
     ``models``: bundled names, model files or Model objects (default: every bundled
-    model). Returns the module name; afterwards ``nest.Create("<model>_neuron")`` works.
-    Idempotent; call it again after ``nest.ResetKernel()``.
+    model). Returns the absolute path of the module's ``.so``; afterwards
+    ``nest.Create("<model>_neuron")`` works. Idempotent: a module this kernel has loaded
+    is not loaded again. ``nest.ResetKernel()`` unloads every module; afterwards call
+    ``install`` again or ``nest.Install(path)`` with the path it returned.
     """
     from .nest_build import install_nest_module
 
@@ -123,8 +132,11 @@ class BuiltinEquivalent:
     """A NEST built-in model that implements the same equations as a bundled model.
 
     ``parameters`` and ``state`` map our name -> (NEST name, NEST unit); every spec
-    parameter is mapped. ``settings`` are NEST-only options (left at NEST's defaults
-    unless given). ``note`` says where the two implementations differ numerically.
+    parameter and state variable is mapped. A state variable NEST keeps to itself (no
+    status key, not recordable) has the NEST name None; ``record_only`` are the state
+    variables NEST lets one record but not set. ``settings`` are NEST-only options (left
+    at NEST's defaults unless given). ``note`` says where the two implementations differ
+    numerically.
     """
 
     builtin: str
@@ -132,6 +144,7 @@ class BuiltinEquivalent:
     state: MappingProxyType
     settings: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     note: str = ""
+    record_only: frozenset = frozenset()
 
     def builtin_parameters(self, model: Model) -> dict:
         """``model``'s parameter values as a NEST status dict of the built-in (NEST names and units)."""
@@ -142,29 +155,47 @@ class BuiltinEquivalent:
         status.update(self.settings)
         return status
 
+    def settable(self, ours: str) -> bool:
+        """True if the built-in's status dict takes the state variable ``ours``."""
+        return self.state[ours][0] is not None and ours not in self.record_only
+
     def builtin_state(self, model: Model, values: dict) -> dict:
-        """State values (our names, spec units) as a NEST status dict of the built-in."""
+        """State values (our names, spec units) as a NEST status dict of the built-in.
+
+        A state variable the built-in cannot set is left out if its value is the model's
+        initial value (the built-in starts there too); any other value raises ValueError.
+        """
         status = {}
+        initial = None
         for ours, value in values.items():
             theirs, unit = self.state[ours]
+            if not self.settable(ours):
+                if initial is None:
+                    initial = model.initial_values_si()
+                if value == initial[ours] / model.state[ours].unit.scale:
+                    continue
+                raise ValueError(f"NEST's {self.builtin} cannot set the initial value of {ours} "
+                                 f"({theirs or 'internal'}); only {neuron_name(model)} can")
             status[theirs] = value * model.state[ours].unit.factor_to(parse_unit(unit))
         return status
 
 
-def _equivalent(builtin, parameters, state, note="", settings=None):
+def _equivalent(builtin, parameters, state, note="", settings=None, record_only=()):
     return BuiltinEquivalent(builtin, MappingProxyType(parameters), MappingProxyType(state),
-                             MappingProxyType(settings or {}), note)
+                             MappingProxyType(settings or {}), note, frozenset(record_only))
 
 
 #: bundled model -> its NEST built-in equivalent. Our names differ from NEST's only for
 #: the synapses (``*_exc``/``*_inh`` for NEST's ``*_ex``/``*_in``) and HH's gating variables.
+#: Units are the same on both sides.
 BUILTIN_EQUIVALENTS = MappingProxyType({
     "lif": _equivalent("iaf_psc_exp", {
         "C_m": ("C_m", "pF"), "tau_m": ("tau_m", "ms"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
         "V_reset": ("V_reset", "mV"), "t_ref": ("t_ref", "ms"), "tau_syn_exc": ("tau_syn_ex", "ms"),
         "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV")},
-        "same exact (propagator) integration and update order: spike for spike"),
+    }, {"V_m": ("V_m", "mV"), "I_syn_exc": ("I_syn_ex", "pA"), "I_syn_inh": ("I_syn_in", "pA")},
+        "same exact (propagator) integration and update order: spike for spike",
+        record_only=("I_syn_exc", "I_syn_inh")),
     "lif_cond": _equivalent("iaf_cond_exp", {
         "C_m": ("C_m", "pF"), "g_L": ("g_L", "nS"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
         "V_reset": ("V_reset", "mV"), "t_ref": ("t_ref", "ms"), "E_exc": ("E_ex", "mV"), "E_inh": ("E_in", "mV"),
@@ -189,9 +220,12 @@ BUILTIN_EQUIVALENTS = MappingProxyType({
         "C_m": ("C_m", "pF"), "g_Na": ("g_Na", "nS"), "g_K": ("g_K", "nS"), "g_L": ("g_L", "nS"),
         "E_Na": ("E_Na", "mV"), "E_K": ("E_K", "mV"), "E_L": ("E_L", "mV"), "t_ref": ("t_ref", "ms"),
         "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV"), "m": ("Act_m", "1"), "h": ("Inact_h", "1"), "n": ("Act_n", "1")},
+    }, {"V_m": ("V_m", "mV"), "m": ("Act_m", "1"), "h": ("Inact_h", "1"), "n": ("Act_n", "1"),
+        "I_syn_exc": ("I_syn_ex", "pA"), "I_syn_inh": ("I_syn_in", "pA"),
+        "dI_syn_exc": (None, "pA/ms"), "dI_syn_inh": (None, "pA/ms")},
         "both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= 0 and V_m fell "
-        "during the step, the spec when V_m >= 0 and dV_m/dt < 0 at the end of the step"),
+        "during the step, the spec when V_m >= 0 and dV_m/dt < 0 at the end of the step",
+        record_only=("I_syn_exc", "I_syn_inh")),
 })
 
 
@@ -199,3 +233,20 @@ def builtin_equivalent(model) -> BuiltinEquivalent | None:
     """The :class:`BuiltinEquivalent` of a bundled model (name or Model), or None."""
     name = model.name if isinstance(model, Model) else str(model)
     return BUILTIN_EQUIVALENTS.get(name)
+
+
+def names_table() -> list:
+    """Rows ``(model, generated neuron, NEST built-in, kind, our name, NEST name, unit, note)``
+    for every parameter and state variable of every model with a NEST built-in (from
+    :data:`BUILTIN_EQUIVALENTS`); ``note`` is "" or says why NEST's side cannot be set."""
+    rows = []
+    for name, eq in BUILTIN_EQUIVALENTS.items():
+        for kind, table in (("parameter", eq.parameters), ("state", eq.state)):
+            for ours, (theirs, unit) in table.items():
+                note = ""
+                if kind == "state" and theirs is None:
+                    note = "internal in NEST"
+                elif kind == "state" and ours in eq.record_only:
+                    note = "recordable, not settable in NEST"
+                rows.append((name, f"{name}_neuron", eq.builtin, kind, ours, theirs, unit, note))
+    return rows

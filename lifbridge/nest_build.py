@@ -4,8 +4,10 @@ This is the build/install layer of the NEST backend; it knows nothing about lifb
 model specs. Its input is plain NESTML text, one source per neuron::
 
     built = build_nest_module({"lif_neuron": nestml_text})
-    install_nest_module(built)          # nest.Install, idempotent, again after ResetKernel
+    path = install_nest_module(built)   # nest.Install, idempotent, again after ResetKernel
     nest.Create("lif_neuron")
+    nest.ResetKernel()                  # unloads every module
+    nest.Install(path)                  # the returned path loads it again (or install again)
 
 ``build_nest_module`` generates C++ with NESTML, compiles it with cmake + g++ against the
 headers shipped in the ``nest-simulator`` pip wheel, test-loads the result in a separate
@@ -38,7 +40,9 @@ What the NEST 3.10 pip wheel needs (handled here, see ``_toolchain``):
   ``libgomp``/``libgsl``) by absolute path, so it loads whatever the dlopen flags of the
   process were when ``nest`` was imported;
 * ``nest.Install`` is given the absolute path of the .so, so no ``LD_LIBRARY_PATH`` set-up
-  is needed, in this or any later process.
+  is needed, in this or any later process; ``install_nest_module`` returns that path, which
+  ``nest.Install`` takes again after a ``nest.ResetKernel()`` (a bare module name is
+  looked up only in NEST's library directory and ``LD_LIBRARY_PATH``).
 
 Only the Python standard library is imported at module level; ``nest`` and ``pynestml``
 are imported (or run in a child process) only when needed.
@@ -683,18 +687,19 @@ def build_nest_module(nestml_sources: Mapping[str, str], module_name: Optional[s
 
 
 def install_nest_module(built: BuiltModule) -> str:
-    """Load ``built`` into the running NEST kernel; return its module name.
+    """Load ``built`` into the running NEST kernel; return the absolute path of its .so.
 
-    Does nothing if this kernel already has it (``nest.ResetKernel()`` unloads modules;
-    call this again afterwards). NEST is given the absolute path of the .so, so no
-    ``LD_LIBRARY_PATH`` is involved.
+    Does nothing if this kernel already has it (loaded by this function or by
+    ``nest.Install(path)``). ``nest.ResetKernel()`` unloads every module: call this
+    again afterwards, or ``nest.Install`` with the returned path. NEST is given the
+    absolute path, so no ``LD_LIBRARY_PATH`` is involved.
     """
     import nest
 
     so = str(built.path)
     loaded = _loaded_modules(nest)
     if so in loaded:
-        return built.module_name
+        return so
     if not built.path.is_file():
         raise NestBuildError(f"{so} does not exist (cache cleaned?); call build_nest_module again")
     if "so_sha256" in built.manifest and _sha256(built.path) != built.manifest["so_sha256"]:
@@ -716,7 +721,7 @@ def install_nest_module(built: BuiltModule) -> str:
     missing = [n for n in built.neuron_names if n not in models]
     if missing:
         raise NestBuildError(f"{built.module_name} was loaded but does not define {', '.join(missing)}")
-    return built.module_name
+    return so
 
 
 def _loaded_modules(nest) -> list:

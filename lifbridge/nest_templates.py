@@ -1,4 +1,5 @@
-"""NESTML's NEST templates with leaner input buffers, for the generated neurons.
+"""NESTML's NEST templates with leaner input buffers and a clean status dictionary, for
+the generated neurons.
 
 NESTML 9.0's NEST templates keep, per neuron, a ``std::vector`` of ``RingBuffer`` for the
 summed spike weights of each spike port, a second one for a "spike received" flag per
@@ -26,6 +27,16 @@ The changes below give the generated neurons the layout of NEST's own models
   ``continuous_inputs_grid_sum_``) are ``std::array`` members of the neuron instead of
   heap vectors; the buffer is sized and cleared whether or not the model has spike ports.
 
+The status dictionary (``GetDefaults``, ``GetStatus``, ``SetStatus``) holds what a user
+sets or reads, as in NEST's own models: the parameters and the state variables of the
+spec, and NEST's standard keys. NESTML 9.0 also writes its internals into it (the time
+step ``__h``, the propagators ``__P__*``, lifbridge's refractory period in steps
+``refr_counts``) and the refractory step counter ``refr_counter`` that the NESTML
+printer adds as a state variable. Internals are now computed from the parameters and
+never shown; the names in :data:`HIDDEN_STATE` and every ``__``-prefixed state variable
+are neither written into the dictionary nor read from it (``SetStatus`` with such a key
+fails as for any unknown key) nor offered as recordables.
+
 What the neuron computes is unchanged (the equivalence tests against NEST's built-ins
 run on these templates). The patched copy is written once per content hash to
 ``<cache>/nestml-templates/<hash>/point_neuron`` and handed to NESTML with its
@@ -43,6 +54,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from .nestml import REFRACTORY_COUNTER
 
 #: NESTML version the patches were written against.
 NESTML_VERSION = "9.0.0"
@@ -125,6 +138,26 @@ std::array< {{data_type}}, NUM_CONTINUOUS_INPUT_PORTS > {{variable_name}};
 
 _CLASS = "common/NeuronClass.jinja2"
 _HEADER = "common/NeuronHeader.jinja2"
+
+#: State variables of the generated neurons kept out of the status dictionary and the
+#: recordables: the refractory step counter (NEST's own models do not show theirs).
+HIDDEN_STATE = (REFRACTORY_COUNTER,)
+
+# a Jinja test of the name ``name`` of a state variable that is kept out of the status dictionary
+_HIDDEN = "({name} in [{listed}] or {name}.startswith('__'))".format
+_HIDDEN_LISTED = ", ".join(f"'{n}'" for n in HIDDEN_STATE)
+_STATE_IN_STATUS = "{%-     if not is_delta_kernel(neuron.get_kernel_by_name(variable_symbol.name)) %}"
+_INTERNALS_IN_STATUS = """\
+  // internals
+{%- for variable_symbol in neuron.get_internal_symbols() %}
+{%-     set variable = utils.get_internal_variable_by_name(astnode, variable_symbol.get_symbol_name()) %}
+{%-     filter indent(2) %}
+{{ write_in_dictionary.WriteInDictionary("__d", declarations.print_variable_type(variable_symbol), \
+"nest::" + names_namespace + "::_" + variable_symbol.get_symbol_name(), "get_" + printer_no_origin.print(variable) + "()") }}
+{%-     endfilter %}
+{%- endfor %}
+"""
+_RECORDABLE_INTEGER = "{%-    if isinstance(variable_symbol.get_type_symbol(), IntegerTypeSymbol) %}"
 
 #: (file, old text, new text, number of occurrences); files with old text None are replaced whole.
 PATCHES = (
@@ -218,6 +251,16 @@ PATCHES = (
              "  B_.spike_input_buffer_.clear();\n",
      "  B_.spike_input_buffer_.clear();\n{%- if neuron.get_spike_input_ports() | length > 0 %}\n"
      "  // spike input buffers\n", 1),
+    # status dictionary: no internals; hidden state neither written (get_status) nor read
+    # and assigned (set_status); hidden state is no recordable
+    (_HEADER, _INTERNALS_IN_STATUS,
+     "  // internals (time step, propagators, step counts) are computed, not part of the status\n", 1),
+    (_HEADER, _STATE_IN_STATUS,
+     _STATE_IN_STATUS[:-3] + " and not " + _HIDDEN(name="variable_symbol.get_symbol_name()",
+                                                    listed=_HIDDEN_LISTED) + " %}", 3),
+    (_CLASS, _RECORDABLE_INTEGER,
+     "{%-    if " + _HIDDEN(name="variable.get_complete_name()", listed=_HIDDEN_LISTED) + " %}\n"
+     "{%-    elif isinstance(variable_symbol.get_type_symbol(), IntegerTypeSymbol) %}", 1),
 )
 
 
@@ -321,4 +364,4 @@ def templates_option(cache_dir=None) -> dict | None:
             "module_templates": ["setup"]}
 
 
-__all__ = ["PATCHES", "patch_problems", "patched_templates_dir", "templates_option", "stock_templates_dir"]
+__all__ = ["PATCHES", "HIDDEN_STATE", "patch_problems", "patched_templates_dir", "templates_option", "stock_templates_dir"]

@@ -38,6 +38,7 @@ from lifbridge.reference import reference_simulate  # noqa: E402
 from lifbridge.runners import nest as nest_runner  # noqa: E402
 from lifbridge.spec import bundled_models  # noqa: E402
 from lifbridge.stimulus import Stimulus, piecewise_signal, steady_rate  # noqa: E402
+from lifbridge.units import parse_unit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = bundled_models()
@@ -102,7 +103,7 @@ def assert_spike_for_spike(a, b, dt=DT, what=""):
 # ------------------------------------------------------------------------------ one module
 def test_one_module_holds_every_bundled_model(module):
     assert module.neuron_names == tuple(sorted(f"{m}_neuron" for m in MODELS))
-    assert lnest.install() == module.module_name          # idempotent
+    assert lnest.install() == str(module.path)            # idempotent
     assert all(name in nest.node_models for name in module.neuron_names)
 
 
@@ -147,6 +148,109 @@ def test_current_port_and_bias_current_drive_alike(module, name):
         assert len(times) >= 5, f"{name}: {len(times)} spikes for {amplitude} pA"
         last_isi.append(float(np.mean(np.diff(times)[-3:])))
     assert abs(last_isi[0] - last_isi[1]) <= DT + EPS, f"{name}: last ISIs {last_isi} ms (port, I_e)"
+
+
+# ------------------------------------------------------------------------------ NEST users' habits
+def test_after_reset_kernel_nest_install_loads_the_path_install_returned(module):
+    """NEST's examples call nest.ResetKernel() at the top of a script and inside loops;
+    it unloads every module. nest.Install takes the value install() returned, in any
+    kernel after any number of resets, and install() notices the reset and loads again."""
+    nest.ResetKernel()
+    path = lnest.install()
+    assert Path(path).is_absolute() and Path(path) == module.path
+    for _ in range(3):
+        nest.ResetKernel()
+        assert "lif_neuron" not in nest.node_models
+        nest.Install(path)
+        assert lnest.install() == path                  # loaded by nest.Install: nothing to do
+        nest.Create("lif_neuron")
+    counts = []
+    for _ in range(3):
+        nest.ResetKernel()
+        nest.verbosity = nest.VerbosityLevel.ERROR
+        assert lnest.install() == path
+        assert lnest.install() == path                  # twice in one kernel: loaded once
+        assert nest.GetKernelStatus("modules") == [path]
+        neuron = nest.Create("lif_neuron", params={"I_e": 500.0})
+        recorder = nest.Create("spike_recorder")
+        nest.Connect(neuron, recorder)
+        nest.Simulate(100.0)
+        counts.append(recorder.n_events)
+    assert counts[0] > 3 and len(set(counts)) == 1, counts
+
+
+def test_a_new_process_loads_the_path_with_plain_nest(module):
+    """The returned path is all another script needs: no lifbridge, no LD_LIBRARY_PATH."""
+    nest.ResetKernel()
+    path = lnest.install()
+    code = ("import sys, nest\nnest.ResetKernel()\nnest.Install(sys.argv[1])\n"
+            "print(nest.Create('lif_neuron').get('tau_syn_exc'))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "PYTHONPATH")}
+    env["PYNEST_QUIET"] = "1"
+    out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, env=env,
+                         cwd="/", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "2.0"
+
+
+@pytest.mark.filterwarnings("ignore:\\s*SetStatus\\(\\) is deprecated")
+@pytest.mark.parametrize("name", sorted(lnest.BUILTIN_EQUIVALENTS))
+def test_nest_spellings_are_rejected_by_the_generated_neuron(module, name):
+    """The generated neurons keep lifbridge's names; a NEST spelling (tau_syn_ex for
+    tau_syn_exc, E_ex for E_exc, ...) given to Create, set, SetStatus or SetDefaults
+    raises (NEST's dict_miss_is_error, on by default) instead of being ignored."""
+    fresh_kernel()
+    assert nest.GetKernelStatus("dict_miss_is_error") is True
+    equivalent = lnest.BUILTIN_EQUIVALENTS[name]
+    neuron = neuron_name(lifbridge.load(name))
+    defaults = nest.GetDefaults(neuron)
+    renamed = [(ours, theirs) for table in (equivalent.parameters, equivalent.state)
+               for ours, (theirs, _) in table.items() if theirs is not None and theirs != ours]
+    if name in ("lif", "lif_cond", "adex", "hh"):
+        assert ("tau_syn_exc", "tau_syn_ex") in renamed
+    for ours, theirs in renamed:
+        assert ours in defaults and theirs not in defaults, (ours, theirs)
+        value = float(defaults[ours]) + 1.0
+        with pytest.raises(nest.NESTErrors.UnaccessedDictionaryEntry, match=theirs):
+            nest.Create(neuron, params={theirs: value})
+        node = nest.Create(neuron)
+        with pytest.raises(nest.NESTErrors.UnaccessedDictionaryEntry, match=theirs):
+            node.set({theirs: value})
+        with pytest.raises(nest.NESTErrors.UnaccessedDictionaryEntry, match=theirs):
+            nest.SetStatus(node, {theirs: value})
+        with pytest.raises(nest.NESTErrors.UnaccessedDictionaryEntry, match=theirs):
+            nest.SetDefaults(neuron, {theirs: value})
+        assert node.get(ours) == defaults[ours]             # nothing was set
+        node.set({ours: value})                             # lifbridge's name works
+        assert node.get(ours) == value
+
+
+# NEST's keys of every neuron (not the model's own parameters and state): those of a
+# parrot_neuron plus the lists a model with ports and a numeric solver adds
+NEST_STANDARD_KEYS_EXTRA = {"recordables", "receptor_types", "continuous_inputs", "gsl_abs_error_tol",
+                            "gsl_rel_error_tol"}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_defaults_show_parameters_and_state_and_no_internals(module, name):
+    """GetDefaults/GetStatus hold the spec's parameters and state and NEST's standard keys
+    only: no time step (__h), no propagators (__P__*), no refractory step count or counter;
+    SetStatus refuses those names like any unknown key; only state is recordable."""
+    fresh_kernel()
+    model = lifbridge.load(name)
+    neuron = neuron_name(model)
+    standard = set(nest.GetDefaults("parrot_neuron")) | NEST_STANDARD_KEYS_EXTRA
+    own = set(model.parameters) | set(model.state)
+    for status in (nest.GetDefaults(neuron), nest.Create(neuron).get()):
+        keys = set(status)
+        assert keys >= own, own - keys
+        assert keys <= own | standard, sorted(keys - own - standard)
+        assert not [k for k in keys if k.startswith("__")]
+        assert set(status["recordables"]) <= set(model.state) | set(model.aliases)
+    node = nest.Create(neuron)
+    for hidden in ("refr_counter", "refr_counts", "__h"):
+        with pytest.raises(nest.NESTErrors.UnaccessedDictionaryEntry, match=hidden):
+            node.set({hidden: 1})
 
 
 # ------------------------------------------------------------------------------ GetDefaults
@@ -577,15 +681,38 @@ def test_module_models_reuses_the_all_models_module():
     assert lnest.module_models(changed) == [changed]
 
 
-def test_builtin_equivalents_map_every_parameter():
+def test_builtin_equivalents_map_every_parameter_and_state_variable():
+    """Every model whose hints name a NEST built-in is in the table, with every parameter
+    and state variable; the NEST names exist in the built-in (settable state as status
+    keys, record-only state as recordables) and the defaults agree."""
+    with_builtin = {name for name in MODELS if lifbridge.load(name).hints.get("nest_builtin")}
+    assert with_builtin == set(lnest.BUILTIN_EQUIVALENTS)
     for name, equivalent in lnest.BUILTIN_EQUIVALENTS.items():
         model = lifbridge.load(name)
         assert set(equivalent.parameters) == set(model.parameters), name
+        assert set(equivalent.state) == set(model.state), name
         assert model.hints.get("nest_builtin") == equivalent.builtin
         defaults = nest.GetDefaults(equivalent.builtin)
         status = equivalent.builtin_parameters(model)
         for theirs, value in status.items():
             assert defaults[theirs] == pytest.approx(value, rel=1e-12, abs=1e-12), (name, theirs)
+        for ours, (theirs, unit) in equivalent.state.items():
+            assert parse_unit(unit).factor_to(model.state[ours].unit) == 1.0, (name, ours, unit)
+            if theirs is None:                          # NEST keeps it internal
+                assert ours not in equivalent.record_only
+                continue
+            assert theirs in defaults["recordables"], (name, theirs)
+            assert (theirs in defaults) == equivalent.settable(ours), (name, theirs)
+        # the initial state translates; a value NEST cannot take is refused, not dropped
+        initial = {k: v / model.state[k].unit.scale for k, v in model.initial_values_si().items()}
+        translated = equivalent.builtin_state(model, initial)
+        assert set(translated) == {equivalent.state[k][0] for k in model.state if equivalent.settable(k)}
+        for ours in model.state:
+            if not equivalent.settable(ours):
+                with pytest.raises(ValueError, match=ours):
+                    equivalent.builtin_state(model, {ours: initial[ours] + 1.0})
+    rows = lnest.names_table()
+    assert len(rows) == sum(len(e.parameters) + len(e.state) for e in lnest.BUILTIN_EQUIVALENTS.values())
 
 
 def test_nest_build_reports_a_missing_compiler(tmp_path):

@@ -219,7 +219,7 @@ def test_build_install_simulate_matches_lif_theory(lif_built, cache_root):
     assert hashlib.sha256(b.path.read_bytes()).hexdigest() == manifest["so_sha256"]
 
     _reset(threads=2)               # modules must use NEST's OpenMP runtime
-    assert install_nest_module(b) == b.module_name
+    assert install_nest_module(b) == str(b.path)
     assert LIF_NAME in nest.node_models and LIF_NAME + "_nestml" not in nest.node_models
 
     I_e, C_m, tau_m, E_L, V_th, V_reset, t_ref = 500.0, 250.0, 10.0, -70.0, -55.0, -70.0, 2.0
@@ -278,9 +278,17 @@ def test_install_is_idempotent_and_survives_reset_kernel(lif_built):
     nest.ResetKernel()                                 # unloads modules (PyNN's setup() does this)
     _quiet()
     assert LIF_NAME not in nest.node_models
-    assert install_nest_module(lif_built) == lif_built.module_name
+    path = install_nest_module(lif_built)
+    assert path == str(lif_built.path)
     n = nest.Create(LIF_NAME, params={"I_e": 500.0})
     assert n.get("I_e") == 500.0
+
+    for _ in range(3):                                 # the returned path is what nest.Install takes
+        nest.ResetKernel()
+        _quiet()
+        nest.Install(path)
+        assert install_nest_module(lif_built) == path  # already loaded: nothing happens
+        nest.Create(LIF_NAME)
 
 
 def test_damaged_cache_entry_is_detected_and_rebuilt(lif_built, tmp_path):
