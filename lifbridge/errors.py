@@ -6,6 +6,12 @@ message on one line and exits with status 2, never with a traceback.
 """
 
 
+#: Longest message of a :class:`SpecError` (longer ones end in "…").
+MAX_MESSAGE_CHARS = 400
+MAX_SOURCE_CHARS = 120
+MAX_FIELD_CHARS = 100
+
+
 class LifbridgeError(Exception):
     """Base class of every error lifbridge raises on purpose."""
 
@@ -22,14 +28,29 @@ class SpecError(LifbridgeError):
     """A problem in a model file, located by file and field.
 
     ``str(error)`` reads ``models/adex.toml [equations].V_m: <problem>``.
+
+    The message is always one line of at most :data:`MAX_MESSAGE_CHARS` characters:
+    control characters (line breaks included) are shown escaped, a very long path
+    keeps its end and a very long field its start.
     """
 
     def __init__(self, source, field, problem):
-        self.source = str(source) if source is not None else "<model>"
+        from .text import one_line
+
+        source = one_line(str(source) if source is not None else "<model>")
+        if len(source) > MAX_SOURCE_CHARS:
+            source = "…" + source[-(MAX_SOURCE_CHARS - 1):]
+        field = one_line(field or "")
+        if len(field) > MAX_FIELD_CHARS:
+            field = field[:MAX_FIELD_CHARS - 1] + "…"
+        self.source = source
         self.field = field
-        self.problem = problem
+        self.problem = one_line(problem)
         where = self.source if not field else f"{self.source} {field}"
-        super().__init__(f"{where}: {problem}")
+        message = f"{where}: {self.problem}"
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS - 1] + "…"
+        super().__init__(message)
 
 
 class ParameterError(LifbridgeError):

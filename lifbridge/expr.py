@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import ExpressionError
+from .text import first_unsafe_char
 from .units import DIMENSIONLESS, UNIT_SYMBOLS, describe_dimension
 
 
@@ -111,9 +113,9 @@ _DESCRIBE_NODE = {
 
 
 def _quoted(text):
-    """``text`` in quotes for a message, shortened if long."""
-    if len(text) > 80:
-        text = text[:77] + "..."
+    """``text`` in quotes for a message, shortened if long (control characters escaped)."""
+    if len(text) > 60:
+        return repr(text[:60]) + "…"
     return repr(text)
 
 
@@ -131,9 +133,11 @@ def _number(value, text):
 def parse_expression(text, names) -> object:
     """Parse ``text`` into an expression tree; ``names`` is the set of declared symbols.
 
-    Raises :class:`ExpressionError` for anything outside the allowed grammar or for an
-    undefined name. Nothing in ``text`` is executed: it is parsed with :func:`ast.parse`
-    and only whitelisted node types are turned into the tree.
+    Raises :class:`ExpressionError` (a one-line message) for anything outside the allowed
+    grammar or for an undefined name. Nothing in ``text`` is executed: it is parsed with
+    :func:`ast.parse` and only whitelisted node types are turned into the tree. The
+    length limit (:data:`MAX_LENGTH`) is checked before anything else looks at the text,
+    and the nesting limit (:data:`MAX_DEPTH`) before the tree is built.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         shown = repr(text)
@@ -143,25 +147,25 @@ def parse_expression(text, names) -> object:
         raise ExpressionError(f"expected an expression in quotes, such as \"V_m - E_L\", got {kind} {shown}")
     if isinstance(text, (int, float)):
         return Num(_number(text, str(text)))
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the expression is too long ({len(text)} characters; at most {MAX_LENGTH}): "
+                              f"split it into [expressions]")
     stripped = text.strip()
     if not stripped:
         raise ExpressionError("the expression is empty")
     if "\n" in stripped or "\r" in stripped:
         raise ExpressionError("an expression must be on one line")
-    if len(stripped) > MAX_LENGTH:
-        raise ExpressionError(f"the expression is too long ({len(stripped)} characters; at most {MAX_LENGTH})")
-    if any((ord(c) < 32 and c != "\t") or c == "\x7f" for c in stripped):
+    if "\x7f" in stripped or first_unsafe_char(stripped) is not None:
         raise ExpressionError(f"the expression {_quoted(stripped)} contains control characters")
     try:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as error:
-        col = max((error.offset or 1) - 1, 0)
         detail = "" if not error.msg or error.msg.startswith("invalid syntax") else f" ({error.msg})"
-        if "\n" in detail or len(detail) > 80:
+        if first_unsafe_char(detail) is not None or len(detail) > 80:
             detail = ""
-        if col > len(stripped) or len(stripped) > 100:
-            raise ExpressionError(f"syntax error in {_quoted(stripped)}{detail}") from None
-        raise ExpressionError(f"syntax error in {_quoted(stripped)}{detail}\n    {stripped}\n    {' ' * col}^") from None
+        column = error.offset if error.offset and 1 <= error.offset <= len(stripped) else None
+        at = f" at column {column} ({_quoted(stripped[column - 1:column + 9])})" if column else ""
+        raise ExpressionError(f"syntax error in {_quoted(stripped)}{at}{detail}") from None
     except (ValueError, MemoryError, RecursionError):
         raise ExpressionError(f"cannot parse {_quoted(stripped)}: too complex") from None
     _check_depth(tree.body, stripped)
@@ -218,7 +222,11 @@ def _build(node, names, text):
                       ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}.get(type(node.op), "this operator")
             hint = "; write ** for a power" if symbol == "^" else "; use + - * / ** only"
             raise ExpressionError(f"the operator {symbol} is not allowed in {_quoted(text)}{hint}")
-        return BinOp(_BINOPS[type(node.op)], _build(node.left, names, text), _build(node.right, names, text))
+        left, right = _build(node.left, names, text), _build(node.right, names, text)
+        if (isinstance(node.op, ast.Pow) and isinstance(left, Num) and isinstance(right, Num)
+                and left.value < 0 and right.value != int(right.value)):
+            raise ExpressionError(f"a negative number to a fractional power is not a real number, in {_quoted(text)}")
+        return BinOp(_BINOPS[type(node.op)], left, right)
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.Invert):
             raise ExpressionError(f"the operator ~ is not allowed in {_quoted(text)}; write 'not'")
@@ -623,11 +631,15 @@ def compile_expression(expr):
     """A function ``f(ns)`` evaluating ``expr`` on SI values (floats or numpy arrays).
 
     The code is printed from the validated tree, so it holds only names, numbers,
-    operators and numpy functions.
+    operators and numpy functions. Compiled code is cached by its text.
     """
+    return _compile_code(PythonPrinter().doprint(expr))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_code(code):
     import numpy as np
 
-    code = PythonPrinter().doprint(expr)
     function = eval(compile(f"lambda ns: {code}", "<lifbridge expression>", "eval"), {"np": np, "__builtins__": {}})
     function.source = code
     return function
@@ -637,20 +649,30 @@ def evaluate(expr, values):
     """Evaluate ``expr`` with ``values`` (name -> SI value); returns a float or array.
 
     Scalars are evaluated as numpy floats, so a division by zero or an overflow gives
-    inf or nan (without a warning) rather than an exception.
+    inf or nan (without a warning) rather than an exception. Only the values of the
+    names ``expr`` uses are read, so evaluating many expressions against one large
+    table costs what the expressions cost. A result that is not real (a complex
+    number) raises :class:`ExpressionError`.
     """
     import numpy as np
 
     function = compile_expression(expr)
-    ns = {name: np.float64(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-          for name, v in values.items()}
+    ns = {}
+    for name in symbols(expr):
+        if name not in values:
+            raise ExpressionError(f"no value for {name!r} in {_quoted(to_text(expr))}")
+        v = values[name]
+        ns[name] = np.float64(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
     try:
         with np.errstate(all="ignore"):
-            return function(ns)
-    except KeyError as error:
-        raise ExpressionError(f"no value for {error.args[0]!r} in '{to_text(expr)}'") from None
+            result = function(ns)
     except ArithmeticError as error:
-        raise ExpressionError(f"cannot evaluate '{to_text(expr)}': {error}") from None
+        raise ExpressionError(f"cannot evaluate {_quoted(to_text(expr))}: {error}") from None
+    except TypeError:
+        raise ExpressionError(f"cannot evaluate {_quoted(to_text(expr))}: the result is not a real number") from None
+    if isinstance(result, complex) or np.iscomplexobj(result):
+        raise ExpressionError(f"cannot evaluate {_quoted(to_text(expr))}: the result is not a real number")
+    return result
 
 
 def is_constant(expr):

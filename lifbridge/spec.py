@@ -17,6 +17,19 @@ File layout (see ``models/lif.toml`` for a complete example)::
     [[constraints]] check = "V_reset < V_th", reason = "..."
     [presets.NAME] PARAM = value
     [hints]        brian2_method, nestml_solver, analytic, nest_builtin, ...
+
+Free text (``description``, ``reference``, a constraint's ``reason``, ``[hints].notes``)
+is one line of at most MAX_TEXT_CHARS characters. A line break in it (a multi-line
+TOML string wraps a long text) is read as a space; every other control or format
+character (``\r``, ``\x0b``, ``\x0c``, ``\x1c``-``\x1e``, ``\x85``, ``\u2028``,
+``\u2029``, NUL, bidirectional overrides ...) is an error, because free text is printed
+into comments of generated code.
+
+Limits (each exceeded limit is a one-line SpecError naming the file and the field):
+MAX_FILE_BYTES, MAX_PARAMETERS, MAX_STATE, MAX_EXPRESSIONS, MAX_INPUTS,
+MAX_CONSTRAINTS, MAX_PRESETS, MAX_STATEMENTS, MAX_NAME_CHARS, MAX_TEXT_CHARS,
+MAX_EXPRESSION_CHAIN, and, for every expression, :data:`lifbridge.expr.MAX_LENGTH`
+characters and :data:`lifbridge.expr.MAX_DEPTH` levels of nesting.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from types import MappingProxyType
 
 from . import expr as ex
 from .errors import ExpressionError, LifbridgeError, ParameterError, SpecError, UnitError
+from .text import first_unsafe_char, one_line, show
 from .model import (Alias, Assignment, Constraint, InputPort, Model, Parameter, Refractory,
                     Spike, StateVariable)
 from .units import _LONG_NAMES as _LONG_UNIT_NAMES
@@ -45,8 +59,24 @@ RESERVED_NAMES = {"t", "dt", "weight", "i", "N", "xi", "lastspike", "not_refract
                   "True", "False", "inf", "pi", "e"} | set(ex.FUNCTIONS)
 HINT_KEYS = {"brian2_method", "nestml_solver", "analytic", "nest_builtin", "reference_rtol",
              "spike_variable", "reference_max_step_ms", "fi_current_range_pA", "validation_dt_ms", "notes"}
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_ASSIGN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=|\+=|-=|\*=)(?!=)\s*(.+?)\s*$")
+# Names and statements are matched with fullmatch: "$" would also match before a final "\n".
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# target, operator, then the rest taken whole (stripped afterwards): linear on any text.
+_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*(=|\+=|-=|\*=)(?!=)(.*)", re.DOTALL)
+
+MAX_FILE_BYTES = 1_000_000
+MAX_PARAMETERS = 1000
+MAX_STATE = 200
+MAX_EXPRESSIONS = 500
+MAX_INPUTS = 50
+MAX_CONSTRAINTS = 200
+MAX_PRESETS = 50
+MAX_STATEMENTS = 50        # reset statements, on_spike statements of one input
+MAX_NAME_CHARS = 64
+MAX_TEXT_CHARS = 2000      # description, reference, reason, notes
+MAX_EXPRESSION_CHAIN = 50  # [expressions] that use [expressions] that use ...
+_TABLE_LIMITS = {"parameters": MAX_PARAMETERS, "state": MAX_STATE, "expressions": MAX_EXPRESSIONS,
+                 "inputs": MAX_INPUTS, "constraints": MAX_CONSTRAINTS, "presets": MAX_PRESETS}
 
 
 def models_dir() -> Path:
@@ -75,9 +105,6 @@ def load(name_or_path) -> Model:
             raise LifbridgeError(f"unknown model {text!r}; bundled models: {', '.join(bundled_models())} "
                                  f"(or give the path of a .toml model file)")
     return load_file(path)
-
-
-MAX_FILE_BYTES = 1_000_000
 
 
 def load_file(path) -> Model:
@@ -110,6 +137,12 @@ def load_file(path) -> Model:
         raise SpecError(shown, "", f"not valid TOML: {message}") from None
     except (RecursionError, MemoryError):
         raise SpecError(shown, "", "not valid TOML: nested too deeply") from None
+    except ValueError as error:
+        # tomllib converts integers with int(), which refuses more than 4300 digits
+        long_number = re.search(r"\d{4301}", text)
+        where = f"line {text.count(chr(10), 0, long_number.start()) + 1}" if long_number else ""
+        raise SpecError(shown, where, f"not valid TOML: a number with too many digits "
+                                      f"({one_line(str(error))[:80]}); write it with an exponent, e.g. 1e5") from None
     if not data:
         raise SpecError(shown, "", "the file is empty (or only comments); a model needs the tables "
                                    "[model], [parameters], [state] and [equations], see models/lif.toml")
@@ -124,14 +157,19 @@ def _display_path(path: Path) -> str:
 
 
 def _show(value) -> str:
-    """A TOML-ish rendering of a value for messages: "fast", true, 3.0, a table, a list."""
+    """A TOML-ish rendering of a value for messages: "fast", true, 3.0, a table, a list (bounded length)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        text = value if len(value) <= 50 else value[:47] + "..."
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (int, float)):
-        return f"{value:g}" if isinstance(value, float) else str(value)
+        text = value if len(value) <= 50 else value[:50]
+        text = one_line(text.replace("\\", "\\\\").replace('"', '\\"'))
+        return '"' + text + '"' + ("…" if len(value) > 50 else "")
+    if isinstance(value, int):
+        if abs(value) >= 10 ** 30:
+            return f"an integer of {_digits(value)} digits"
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
@@ -139,9 +177,27 @@ def _show(value) -> str:
     return f"a {type(value).__name__}"
 
 
+def _digits(value: int) -> str:
+    value = abs(value)
+    return str(len(str(value))) if value < 10 ** 4000 else "thousands of"
+
+
 def _did_you_mean(word, choices):
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    if not isinstance(word, str) or len(word) > 100:
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _number(value):
+    """A finite float from a TOML number, or None (huge integers, inf, nan, non-numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 _KIND_NAMES = {"parameters": "a parameter", "state": "a state variable", "expressions": "an expression",
@@ -159,6 +215,7 @@ class _Builder:
         self.declared: dict = {"t": "time"}    # name -> table that declares it
         self._pending_spike_inputs = {}
         self._spike_statements = {}
+        self._names = None                    # frozenset of self.dims, rebuilt after a declaration
 
     def fail(self, field, problem):
         raise SpecError(self.source, field, problem)
@@ -175,10 +232,31 @@ class _Builder:
         if name == "constraints":
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 self.fail("[[constraints]]", "must be an array of tables: [[constraints]] check = \"...\"")
-            return value
-        if not isinstance(value, dict):
+        elif not isinstance(value, dict):
             self.fail(f"[{name}]", f"must be a table, got {_show(value)}")
+        limit = _TABLE_LIMITS.get(name)
+        if limit is not None and len(value) > limit:
+            where = "[[constraints]]" if name == "constraints" else f"[{name}]"
+            self.fail(where, f"{len(value)} entries; a model file may have at most {limit} "
+                             f"(the limit keeps loading fast; split the model if it really needs more)")
         return value
+
+    def text(self, field, value, required=False):
+        """Free text: a string of one line (line breaks read as spaces), no control characters."""
+        if not isinstance(value, str):
+            self.fail(field, f"must be a string, got {_show(value)}")
+        if len(value) > MAX_TEXT_CHARS:
+            self.fail(field, f"text of {len(value)} characters; at most {MAX_TEXT_CHARS}")
+        folded = " ".join(line.strip() for line in value.replace("\r\n", "\n").split("\n")).strip() \
+            if "\n" in value else value
+        bad = first_unsafe_char(folded)
+        if bad is not None:
+            self.fail(field, f"contains the control character {ascii(bad)} at position {folded.index(bad) + 1}; "
+                             f"free text is printed into comments of generated code, so write it on one line "
+                             f"without control characters")
+        if required and not folded.strip():
+            self.fail(field, f"must be a non-empty string, got {_show(value)}")
+        return folded
 
     def entry(self, table, name, value, allowed, required):
         field = f"[{table}].{name}"
@@ -200,10 +278,15 @@ class _Builder:
         except UnitError as error:
             self.fail(field + ".unit", str(error))
 
+    def names(self):
+        if self._names is None or len(self._names) != len(self.dims):
+            self._names = frozenset(self.dims)
+        return self._names
+
     def expression(self, field, text, allowed=None, what=None):
         """Parse ``text`` with every declared name; names outside ``allowed`` are explained."""
         try:
-            tree = ex.parse_expression(text, self.dims.keys())
+            tree = ex.parse_expression(text, self.names())
         except ExpressionError as error:
             self.fail(field, str(error))
         if allowed is not None:
@@ -220,10 +303,12 @@ class _Builder:
             self.fail(field, str(error))
 
     def check_name(self, field, name, table):
+        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+            self.fail(field, f"the name {show(name)} is {len(name)} characters long; at most {MAX_NAME_CHARS}")
         if isinstance(name, str) and keyword.iskeyword(name):
             self.fail(field, f"{name!r} is a Python keyword and cannot be a name; choose another")
-        if not isinstance(name, str) or not _NAME.match(name):
-            self.fail(field, f"{name!r} is not a valid name (letters, digits and _, starting with a letter)")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            self.fail(field, f"{show(name)} is not a valid name (letters, digits and _, starting with a letter)")
         if name == "t":
             self.fail(field, "the name 't' is reserved: it means time in every expression; choose another name")
         if name in RESERVED_NAMES:
@@ -288,16 +373,18 @@ class _Builder:
             hints=MappingProxyType(hints), source=self.source,
         )
         values_si = model.parameter_values_si()
+        # ex.evaluate reads only the names a constraint uses: linear in the size of the file
         for index, constraint in enumerate(model.constraints):
             try:
                 holds = bool(ex.evaluate(constraint.check, values_si))
             except LifbridgeError as error:
                 self.fail(f"[[constraints]][{index}].check", str(error))
             if not holds:
-                shown = ", ".join(f"{n} = {parameters[n].value:g} {parameters[n].unit}"
-                                  for n in sorted(ex.symbols(constraint.check)))
+                names = sorted(ex.symbols(constraint.check))
+                shown = ", ".join(f"{n} = {parameters[n].value:g} {parameters[n].unit}" for n in names[:6])
+                shown += ", …" if len(names) > 6 else ""
                 self.fail(f"[[constraints]][{index}].check",
-                          f"'{constraint.text}' does not hold for the default parameters ({shown})"
+                          f"{show(constraint.text)} does not hold for the default parameters ({shown})"
                           + (f": {constraint.reason}" if constraint.reason else ""))
         for preset in model.presets:
             try:
@@ -317,10 +404,13 @@ class _Builder:
                 self.fail(f"[model].{key}", "missing required field")
             if not isinstance(info[key], str) or not info[key].strip():
                 self.fail(f"[model].{key}", f"must be a non-empty string, got {_show(info[key])}")
-        if not _NAME.match(info["name"]):
+        if len(info["name"]) > MAX_NAME_CHARS or not _NAME.fullmatch(info["name"]) \
+                or keyword.iskeyword(info["name"]):
             self.fail("[model].name", f"{_show(info['name'])} is not a valid model name "
-                                      f"(letters, digits and _, starting with a letter)")
-        return info
+                                      f"(letters, digits and _, starting with a letter, at most "
+                                      f"{MAX_NAME_CHARS} characters, not a Python keyword)")
+        return {"name": info["name"], "description": self.text("[model].description", info["description"], True),
+                "reference": self.text("[model].reference", info["reference"], True)}
 
     def parameters(self):
         result = {}
@@ -336,12 +426,13 @@ class _Builder:
                     if isinstance(v, bool) or not isinstance(v, (int, float)):
                         hint = " (write the number without quotes; the unit goes in 'unit')" if isinstance(v, str) else ""
                         self.fail(f"{field}.{key}", f"must be a number (in {unit.name}), got {_show(v)}{hint}")
-                    if not math.isfinite(v):
-                        self.fail(f"{field}.{key}", f"must be a finite number, got {_show(v)}")
-                    numbers[key] = float(v)
+                    number = _number(v)
+                    if number is None:
+                        self.fail(f"{field}.{key}", f"must be a finite number (at most about 1.8e308), got {_show(v)}")
+                    numbers[key] = number
             if "min" in numbers and "above" in numbers:
                 self.fail(field, "give either 'min' (inclusive) or 'above' (exclusive), not both")
-            param = Parameter(name, numbers["value"], unit, str(value.get("description", "")),
+            param = Parameter(name, numbers["value"], unit, self.text(f"{field}.description", value.get("description", "")),
                               numbers.get("min", numbers.get("above")), numbers.get("max"),
                               exclusive_minimum="above" in numbers)
             try:
@@ -370,12 +461,14 @@ class _Builder:
             field = self.entry("inputs", name, value, ("kind", "unit", "sign", "on_spike", "description"),
                                ("kind", "unit"))
             kind = value["kind"]
-            if kind not in ("spike", "current", "light"):
+            if not isinstance(kind, str) or kind not in ("spike", "current", "light"):
                 self.fail(f"{field}.kind", f"unknown input kind {_show(kind)}; use \"spike\", \"current\" or \"light\"")
             unit = self.unit(field, value["unit"])
             if kind == "current" and unit.dim != AMP:
                 self.fail(f"{field}.unit", f"a current input needs a current unit such as pA, got {unit.name}")
             sign = value.get("sign", "")
+            if not isinstance(sign, str):
+                self.fail(f"{field}.sign", f"must be \"excitatory\" or \"inhibitory\", got {_show(sign)}")
             if kind == "spike":
                 if sign not in ("excitatory", "inhibitory"):
                     self.fail(f"{field}.sign", "a spike input needs sign = \"excitatory\" or \"inhibitory\"")
@@ -388,7 +481,8 @@ class _Builder:
                 if "on_spike" in value or sign:
                     self.fail(field, f"'on_spike' and 'sign' are for spike inputs only, not {kind} inputs")
                 self.declare(field, name, unit, "inputs")
-            result[name] = InputPort(name, kind, unit, sign, (), str(value.get("description", "")))
+            result[name] = InputPort(name, kind, unit, sign, (), self.text(f"{field}.description",
+                                                                           value.get("description", "")))
         self._pending_spike_inputs = spike_inputs
         return result
 
@@ -401,33 +495,56 @@ class _Builder:
             self.declare(field, name, units[name], "expressions")
         parsed = {name: self.expression(f"[expressions].{name}.expr", value["expr"]) for name, value in table.items()}
         # reject cycles before checking units, so that the message names the cycle
-        state = {}
-
-        def visit(name, chain):
-            if state.get(name) == "done":
-                return
-            if state.get(name) == "visiting":
-                cycle = chain[chain.index(name):] + [name]
-                self.fail(f"[expressions].{cycle[0]}.expr", f"circular definition: {' -> '.join(cycle)}")
-            state[name] = "visiting"
-            for dep in sorted(ex.symbols(parsed[name])):
-                if dep in parsed:
-                    visit(dep, chain + [name])
-            state[name] = "done"
-
-        for name in parsed:
-            visit(name, [])
+        self.check_expression_graph({name: sorted(d for d in ex.symbols(tree) if d in parsed)
+                                     for name, tree in parsed.items()})
         result = {}
         for name, value in table.items():
             unit = units[name]
             self.expect(f"[expressions].{name}.expr", parsed[name], unit.dim, f"expression {name}",
                         f"{unit.name} (its declared unit)")
-            result[name] = Alias(name, parsed[name], unit, str(value.get("description", "")))
+            result[name] = Alias(name, parsed[name], unit, self.text(f"[expressions].{name}.description",
+                                                                     value.get("description", "")))
         return result
+
+    def check_expression_graph(self, uses):
+        """Reject a cycle of [expressions] (naming it) and chains deeper than MAX_EXPRESSION_CHAIN.
+
+        ``uses``: expression name -> the expressions it uses. Depth-first search with an
+        explicit stack, so that no chain, however long, exhausts Python's recursion.
+        """
+        depth = {}                      # name -> length of the longest chain starting there
+        for root in uses:
+            if root in depth:
+                continue
+            path, on_path = [root], {root}
+            stack = [iter(uses[root])]
+            while stack:
+                dep = next(stack[-1], None)
+                if dep is None:
+                    name = path.pop()
+                    on_path.discard(name)
+                    stack.pop()
+                    depth[name] = 1 + max((depth[d] for d in uses[name]), default=0)
+                    if depth[name] > MAX_EXPRESSION_CHAIN:
+                        self.fail(f"[expressions].{name}.expr",
+                                  f"a chain of more than {MAX_EXPRESSION_CHAIN} expressions that each use the "
+                                  f"next ({name} -> ...); write some of them out")
+                    continue
+                if dep in depth:
+                    continue
+                if dep in on_path:
+                    cycle = path[path.index(dep):] + [dep]
+                    shown = " -> ".join(cycle) if len(cycle) <= 8 else \
+                        " -> ".join(cycle[:4] + ["…"] + cycle[-3:]) + f" ({len(cycle) - 1} expressions)"
+                    self.fail(f"[expressions].{cycle[0]}.expr", f"circular definition: {shown}")
+                path.append(dep)
+                on_path.add(dep)
+                stack.append(iter(uses[dep]))
 
     def state_initial(self, units, parameters):
         result = {}
         values_si = {n: p.value * p.unit.scale for n, p in parameters.items()}
+        parameter_names = frozenset(parameters)
         for name, value in self.data["state"].items():
             field = f"[state].{name}.initial"
             initial = value["initial"]
@@ -435,7 +552,7 @@ class _Builder:
                 self.fail(field, f"must be a number (in {units[name].name}) or an expression of parameters, "
                                  f"got {_show(initial)}")
             if isinstance(initial, str):
-                tree = self.expression(field, initial, set(parameters), "an initial value")
+                tree = self.expression(field, initial, parameter_names, "an initial value")
                 self.expect(field, tree, units[name].dim, f"the initial value of {name}", units[name].name)
                 try:
                     number = float(ex.evaluate(tree, values_si))
@@ -444,10 +561,11 @@ class _Builder:
                 if not math.isfinite(number):
                     self.fail(field, f"'{ex.to_text(tree)}' is not a finite number with the default parameters")
             else:
-                if not math.isfinite(initial):
-                    self.fail(field, f"must be a finite number, got {_show(initial)}")
-                tree = float(initial)
-            result[name] = StateVariable(name, units[name], tree, str(value.get("description", "")))
+                tree = _number(initial)
+                if tree is None:
+                    self.fail(field, f"must be a finite number (at most about 1.8e308), got {_show(initial)}")
+            result[name] = StateVariable(name, units[name], tree, self.text(f"[state].{name}.description",
+                                                                            value.get("description", "")))
         return result
 
     def equations(self, units):
@@ -487,6 +605,8 @@ class _Builder:
             statements = [statements]
         if not isinstance(statements, list) or not statements:
             self.fail(field, "must be a list of statements such as [\"V_m = V_reset\"]")
+        if len(statements) > MAX_STATEMENTS:
+            self.fail(field, f"{len(statements)} statements; at most {MAX_STATEMENTS}")
         result = []
         dims = dims or self.dims
         units_text = units_text or self.units_text
@@ -494,18 +614,22 @@ class _Builder:
             where = f"{field}[{index}]"
             if not isinstance(text, str):
                 self.fail(where, f"must be a string such as \"V_m = V_reset\", got {_show(text)}")
-            match = _ASSIGN.match(text)
+            # the length limit comes before any pattern looks at the text
+            if len(text) > ex.MAX_LENGTH:
+                self.fail(where, f"the statement is too long ({len(text)} characters; at most {ex.MAX_LENGTH})")
+            match = _ASSIGN.fullmatch(text.strip())
             if not match:
                 hint = " ('==' compares; use '=' to assign)" if "==" in text else ""
                 self.fail(where, f"cannot read {_show(text)}; write 'variable = expression' (or +=, -=, *=){hint}")
             target, op, value_text = match.groups()
+            value_text = value_text.strip()
             if target not in units:
                 kind = self.kind_of(target)
                 what = "it is not declared" if kind == "not declared" else f"it is {kind}"
                 self.fail(where, f"cannot assign to {target!r}: {what}; only state variables "
                                  f"({', '.join(units)}) can be changed")
             try:
-                tree = ex.parse_expression(value_text, dims.keys())
+                tree = ex.parse_expression(value_text, self.names() if dims is self.dims else frozenset(dims))
                 got = ex.dimension_of(tree, dims, units_text)
             except ExpressionError as error:
                 self.fail(where, str(error))
@@ -514,7 +638,7 @@ class _Builder:
                 shown = "a condition" if got == ex.BOOLEAN else (ex.unit_text_of(tree, units_text)
                                                                   or describe_dimension(got))
                 need = "a dimensionless factor" if op == "*=" else units[target].name
-                self.fail(where, f"'{text.strip()}' assigns {shown} to {target}, which needs {need}")
+                self.fail(where, f"{show(text.strip())} assigns {shown} to {target}, which needs {need}")
             result.append(Assignment(target, op, tree))
         return tuple(result)
 
@@ -577,21 +701,26 @@ class _Builder:
                 self.fail(field, "each constraint needs check = \"...\" (and an optional reason)")
             tree = self.expression(field + ".check", item["check"], parameter_names, "a constraint")
             self.expect(field + ".check", tree, ex.BOOLEAN, "a constraint")
-            result.append(Constraint(tree, ex.to_text(tree) if not isinstance(item["check"], str) else item["check"],
-                                     str(item.get("reason", ""))))
+            written = item["check"].strip() if isinstance(item["check"], str) and "#" not in item["check"] else None
+            result.append(Constraint(tree, written or ex.to_text(tree),
+                                     self.text(f"{field}.reason", item.get("reason", ""))))
         return result
 
     def presets(self, parameters):
         result = {}
         for preset, values in self.table("presets").items():
             field = f"[presets.{preset}]"
+            if len(preset) > MAX_NAME_CHARS or not _NAME.fullmatch(preset):
+                self.fail(field, f"{show(preset)} is not a valid preset name (letters, digits and _, starting "
+                                 f"with a letter, at most {MAX_NAME_CHARS} characters)")
             if not isinstance(values, dict):
                 self.fail(field, "must be a table of parameter values")
             for name, value in values.items():
                 if name not in parameters:
-                    self.fail(f"{field}.{name}", f"{name!r} is not a parameter{_did_you_mean(name, parameters)}")
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    self.fail(f"{field}.{name}", f"must be a number in {parameters[name].unit.name}, got {_show(value)}")
+                    self.fail(f"{field}.{name}", f"{show(name)} is not a parameter{_did_you_mean(name, parameters)}")
+                if _number(value) is None:
+                    self.fail(f"{field}.{name}", f"must be a finite number in {parameters[name].unit.name}, "
+                                                 f"got {_show(value)}")
                 try:
                     parameters[name].check(float(value))
                 except ParameterError as error:

@@ -67,3 +67,14 @@ def show(text, limit: int = ECHO_CHARS) -> str:
     if len(text) <= limit:
         return repr(text)
     return repr(text[:limit]) + "…"
+
+
+def one_line(text) -> str:
+    """``text`` with every unsafe character (line breaks, control and format characters) escaped.
+
+    For messages: the text stays recognisable (``a\\nb`` shows as ``a\\nb``) and stays on one line.
+    """
+    text = str(text)
+    if first_unsafe_char(text) is None:
+        return text
+    return "".join(char if not is_unsafe_char(char) else ascii(char)[1:-1] for char in text)

@@ -129,17 +129,28 @@ ONE = Unit(DIMENSIONLESS, 1.0, "1")
 
 
 MAX_UNIT_EXPONENT = 12
+#: Longest unit string (characters).
+MAX_UNIT_CHARS = 200
+# The characters a unit string may hold: names, numbers, * / ** ^ ( ) and spaces. Anything
+# else (a '#', a quote, a line break) could change what the unit means where it is printed
+# into generated code.
+_UNIT_CHARS = re.compile(r"[A-Za-z0-9_.*/^() \t+-]*")
 
 
 def parse_unit(text) -> Unit:
     """Parse a unit string such as ``"mV"``, ``"1/ms"``, ``"mS/cm**2"`` into a :class:`Unit`."""
     if not isinstance(text, str):
         raise UnitError(f"a unit must be a string such as \"mV\", got {_shown_value(text)}")
+    if len(text) > MAX_UNIT_CHARS:
+        raise UnitError(f"cannot parse unit {_shown_text(text)}: a unit is a short name such as mV or mS/cm**2 "
+                        f"(at most {MAX_UNIT_CHARS} characters)")
     stripped = text.strip()
     if stripped in ("", "1", "dimensionless"):
         return Unit(DIMENSIONLESS, 1.0, "1")
-    if len(stripped) > 200 or "\n" in stripped:
-        raise UnitError(f"cannot parse unit {_shown_text(stripped)}: a unit is a short name such as mV or mS/cm**2")
+    if not _UNIT_CHARS.fullmatch(stripped):
+        bad = next(c for c in stripped if not _UNIT_CHARS.fullmatch(c))
+        raise UnitError(f"cannot parse unit {_shown_text(stripped)}: the character {bad!r} is not allowed in a unit; "
+                        f"write e.g. mV, pA, 1/ms or mS/cm**2")
     source = stripped.replace("^", "**")
     try:
         tree = ast.parse(source, mode="eval").body
@@ -156,12 +167,14 @@ def parse_unit(text) -> Unit:
 
 
 def _shown_text(text):
-    return repr(text if len(text) <= 60 else text[:57] + "...")
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "…"
 
 
 def _shown_value(value):
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** 60:
+        return f"an integer of {len(str(abs(value))) if abs(value) < 10 ** 4000 else 'thousands of'} digits"
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _unit_node(node, text):
@@ -276,7 +289,11 @@ def describe_dimension(dim: Dimension) -> str:
     return "*".join(parts)
 
 
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+# A number, then anything (the unit). No part can backtrack over another: the number's
+# alternatives start differently and the rest is taken whole (linear time on any text).
+_QUANTITY = re.compile(r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(.*)", re.DOTALL)
+#: Longest text :func:`parse_quantity` reads.
+MAX_QUANTITY_CHARS = 200
 
 
 def parse_quantity(text: str, default_unit: Unit | None = None) -> tuple[float, Unit]:
@@ -284,10 +301,15 @@ def parse_quantity(text: str, default_unit: Unit | None = None) -> tuple[float, 
 
     A bare number takes ``default_unit`` (or is dimensionless).
     """
-    match = _QUANTITY.match(str(text))
+    text = str(text)
+    if len(text) > MAX_QUANTITY_CHARS:
+        raise UnitError(f"cannot read {_shown_text(text)} as a number with a unit: too long "
+                        f"(at most {MAX_QUANTITY_CHARS} characters; example: 250pF)")
+    match = _QUANTITY.fullmatch(text.strip())
     if not match:
-        raise UnitError(f"cannot read {text!r} as a number with a unit (example: 250pF, -63mV, 0.5nA)")
+        raise UnitError(f"cannot read {_shown_text(text)} as a number with a unit (example: 250pF, -63mV, 0.5nA)")
     number, unit_text = match.groups()
+    unit_text = unit_text.strip()
     if unit_text.startswith("*"):
         unit_text = unit_text[1:].strip()
     value = float(number)

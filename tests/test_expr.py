@@ -237,7 +237,7 @@ def test_hostile_strings_are_rejected_without_executing(text):
         parse(text)
     assert not SENTINEL.exists()
     message = str(info.value)
-    assert len(message.splitlines()) in (1, 3), message  # 3 lines: a syntax error with a caret
+    assert len(message.splitlines()) == 1 and len(message) <= 300, message
     assert "Traceback" not in message
 
 
@@ -267,13 +267,12 @@ def test_helpful_messages(text, phrase):
         parse(text)
 
 
-def test_syntax_error_points_at_the_column():
+def test_syntax_error_names_the_column_on_one_line():
     with pytest.raises(ExpressionError) as info:
         parse("a + * b")
-    lines = str(info.value).splitlines()
-    assert len(lines) == 3
-    assert lines[1].strip() == "a + * b"
-    assert lines[2].index("^") == lines[1].index("*")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "at column 5 ('* b')" in message
 
 
 def test_unit_names_are_allowed_but_declared_names_win():
