@@ -1,64 +1,163 @@
 """The ``lifbridge`` command line.
 
-Exit codes: 0 success, 2 bad usage or a bad model file (one message on stderr, no
-traceback), 1 any other failure (a failed validation check, a missing simulator).
+Every problem is one line on stderr, ``lifbridge COMMAND: what: problem; fix``, never
+a traceback. Exit codes (:data:`EXIT_CODES`):
+
+* 0 success;
+* 1 a failure that is not the input's fault: a failed validation check, a backend that
+  is not installed (simulator or build tools missing: the same for every command), a
+  build or simulation that failed;
+* 2 bad usage: an unknown option, model, name or unit, a value out of range, a bad
+  model file, an unusable cache directory (``LIFBRIDGE_CACHE``);
+* 130 interrupted (Ctrl-C); 141 standard output closed early (``lifbridge show hh |
+  head``), as for other Unix tools killed by SIGPIPE, without a message.
+
+Times take units everywhere (``--duration 500ms``, ``--dt 0.05ms``, ``--step
+100ms:200ms:500pA``); a bare number keeps the option's documented unit.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import expr as ex
-from .errors import BackendUnavailable, LifbridgeError
+from .errors import BackendUnavailable, LifbridgeError, UnitError
 from .model import to_unit
+from .runners import RUNNERS
 from .spec import bundled_models, load
-from .units import parse_unit
+from .units import parse_quantity, parse_unit
 
-BACKENDS = ("brian2", "nest")
+BACKENDS = tuple(RUNNERS)
 GENERATE_TARGETS = ("brian2", "nestml")
+BRIAN2_TARGETS = ("numpy", "cython", "cpp_standalone")
+DEFAULT_BRIAN2_TARGET = "numpy"
+#: Longest simulation a command runs, in time steps (duration / dt).
+MAX_STEPS = 10 ** 8
+#: Most neurons an f-I sweep simulates.
+MAX_CURRENTS = 100_000
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FAILURE: "a failed check; a backend not installed (simulator or build tools); a failed build or simulation",
+    EXIT_USAGE: "bad usage, bad model file or unusable cache directory",
+    EXIT_INTERRUPTED: "interrupted",
+    EXIT_BROKEN_PIPE: "standard output closed by its reader",
+}
 
 
 class UsageError(LifbridgeError):
     """Bad command-line input."""
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["hh-equivalent"]:
-        from .hh_equivalent import main as hh_main
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``lifbridge run: argument --dt: ... (lifbridge run --help)``."""
 
-        try:
-            return hh_main(argv[1:])
-        except LifbridgeError as error:
-            print(f"lifbridge hh-equivalent: {error}", file=sys.stderr)
-            return 2
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return 2
+    def error(self, message):
+        message = with_unit_hint(" ".join(str(message).split()))
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
     try:
-        return args.handler(args) or 0
-    except BackendUnavailable as error:
-        print(f"lifbridge {args.command}: {error}", file=sys.stderr)
-        return 1
-    except LifbridgeError as error:
-        print(f"lifbridge {args.command}: {error}", file=sys.stderr)
-        return 2
+        status = _main(sys.argv[1:] if argv is None else list(argv))
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout():
+    """After the reader of stdout went away: point stdout at /dev/null, so that the
+    flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _main(argv) -> int:
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    try:
+        if command == "hh-equivalent":
+            from .hh_equivalent import main as hh_main
+
+            return hh_main(argv[1:], parser_class=Parser)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return args.handler(args) or EXIT_OK
+    except BrokenPipeError:
+        raise
     except KeyboardInterrupt:
         print("lifbridge: interrupted", file=sys.stderr)
-        return 1
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - every error becomes one line
+        status = exit_status(error)
+        where = f"lifbridge {command}" if command else "lifbridge"
+        text = one_line(error)
+        if status == EXIT_FAILURE and not isinstance(error, LifbridgeError):
+            text = (f"{type(error).__name__}: {text} (an unexpected error; "
+                    f"LIFBRIDGE_TRACEBACK=1 shows where it happened)")
+            if os.environ.get("LIFBRIDGE_TRACEBACK"):
+                raise
+        print(f"{where}: {text}", file=sys.stderr)
+        return status
+
+
+def exit_status(error) -> int:
+    """The exit status for an error (see the module docstring)."""
+    from .nest_build import NestBuildError
+
+    if isinstance(error, (BackendUnavailable, NestBuildError)):
+        return EXIT_FAILURE
+    if isinstance(error, LifbridgeError):
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+def one_line(error) -> str:
+    """The message of ``error`` on one line, with the accepted spelling of a unit where one is known."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return with_unit_hint(text)
+
+
+_POWER = re.compile(r"unknown unit '([A-Za-z]+?)(\d{1,2})'")
+
+
+def with_unit_hint(message: str) -> str:
+    """``unknown unit 'mm2'`` gets the accepted spelling of a power: ``mm**2`` or ``mm^2``."""
+    match = _POWER.search(message)
+    if not match:
+        return message
+    base, power = match.groups()
+    try:
+        parse_unit(f"{base}**{power}")
+    except LifbridgeError:
+        return message
+    hint = f"powers are written with ** or ^, e.g. {base}**{power} or {base}^{power}"
+    shortened = re.sub(r"; known units are .*?\(e\.g\. [^)]*\)", "", message)
+    return f"{shortened}; {hint}"
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="lifbridge", description="Canonical neuron models for Brian2, NEST and PyNN, "
-                                     "validated against analytic theory.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = Parser(prog="lifbridge", description="Canonical neuron models, generated for "
+                    f"{' and '.join(BACKENDS)} and validated against analytic theory.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("models", help="list the bundled models")
     p.add_argument("--json", action="store_true")
@@ -79,27 +178,32 @@ def build_parser():
                                 ("fi", cmd_fi, "f-I curve: one neuron per current, simulated as one population")):
         p = sub.add_parser(name, help=text)
         p.add_argument("model")
-        p.add_argument("--backend", choices=BACKENDS, default="brian2")
-        p.add_argument("--duration", type=float, default=1.0, metavar="SECONDS", help="simulated time (s, default 1)")
-        p.add_argument("--dt", type=float, default=0.1, metavar="MS", help="time step (ms, default 0.1)")
+        p.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0],
+                       help=f"simulator (default {BACKENDS[0]})")
+        p.add_argument("--duration", type=time_option("--duration", "s"), default=1.0, metavar="TIME",
+                       help="simulated time, e.g. 500ms (bare number: s; default 1 s)")
+        p.add_argument("--dt", type=time_option("--dt", "ms"), default=0.1, metavar="TIME",
+                       help="time step, e.g. 0.05ms (bare number: ms; default 0.1 ms)")
         p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="parameter value with unit, e.g. C_m=250pF (bare number: the unit 'show' gives)")
         p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE", help="initial value, e.g. V_m=-63mV")
         p.add_argument("--preset", help="named parameter preset (e.g. Izhikevich RS, FS ...)")
-        p.add_argument("--target", default="numpy", choices=("numpy", "cython", "cpp_standalone"),
-                       help="Brian2 code generation target (default numpy)")
+        p.add_argument("--target", default=None, choices=BRIAN2_TARGETS,
+                       help=f"Brian2 code generation target (--backend brian2 only; default {DEFAULT_BRIAN2_TARGET})")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler=handler)
         if name == "run":
             p.add_argument("--current", default="0pA", metavar="AMP", help="constant current, e.g. 500pA (bare number: pA)")
             p.add_argument("--step", action="append", default=[], metavar="T0:T1:AMP",
-                           help="current step from T0 to T1 (ms), e.g. 10:500:500pA")
+                           help="current step from T0 to T1, e.g. 100ms:200ms:500pA (bare times: ms)")
             p.add_argument("--light", action="append", default=[], metavar="T0:T1:INTENSITY",
-                           help="light pulse (models with a light input), e.g. 100:600:5mW/mm**2")
+                           help="light pulse (models with a light input), e.g. 100ms:600ms:5mW/mm**2 "
+                           "(bare times: ms)")
             p.add_argument("--record", action="append", default=[], metavar="VAR", help="variable to record")
         else:
             p.add_argument("--currents", required=True, metavar="START:STOP:N",
-                           help="N currents evenly spaced from START to STOP inclusive")
+                           help="N currents evenly spaced from START to STOP inclusive, e.g. 0:1000:21 or "
+                           "0nA:1nA:21 (bare numbers: --unit)")
             p.add_argument("--unit", default="pA", help="unit of the currents (default pA)")
             p.add_argument("--steady", action="store_true", help="rate = 1/mean ISI after the first half of the run")
 
@@ -110,8 +214,9 @@ def build_parser():
                    help="backends (default: every installed one; --quick: brian2)")
     p.add_argument("--out", default="lifbridge-report", help="output directory (default lifbridge-report/)")
     p.add_argument("--quick", action="store_true", help="short runs and coarse sweeps (under a minute)")
-    p.add_argument("--dt", type=float, default=None, metavar="MS",
-                   help="time step (ms; default 0.1, or a model's validation_dt_ms hint)")
+    p.add_argument("--dt", type=time_option("--dt", "ms"), default=None, metavar="TIME",
+                   help="time step, e.g. 0.05ms (bare number: ms; default 0.1 ms, or a model's "
+                   "validation_dt_ms hint)")
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     p.set_defaults(handler=cmd_validate)
 
@@ -120,18 +225,75 @@ def build_parser():
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=cmd_nest_build)
 
-    # its own options are parsed by lifbridge.hh_equivalent.main (see main() below)
+    # its own options are parsed by lifbridge.hh_equivalent.main (see _main() above)
     sub.add_parser("hh-equivalent", add_help=False,
                    help="measure the hh model and build equivalent lif and adex models (--help for options)")
 
     return parser
 
 
+COMMANDS = ("models", "show", "generate", "run", "fi", "validate", "nest-build", "hh-equivalent")
+
+
+# ---------------------------------------------------------------------------- option values
+SECOND_UNIT = parse_unit("s")
+MS_UNIT = parse_unit("ms")
+
+
+def read_time(text, option, bare_unit: str, *, positive=True, allow_zero=False) -> float:
+    """A time from the command line, in ``bare_unit`` (the unit of a bare number too)."""
+    unit = parse_unit(bare_unit)
+    shown = " ".join(str(text).split())[:40]
+    try:
+        value, given = parse_quantity(text, default_unit=unit)
+    except UnitError as error:
+        raise UsageError(with_unit_hint(f"{option} {shown!r}: {error}")) from None
+    if given.dim != unit.dim:
+        raise UsageError(f"{option} {shown!r}: {given.name} is not a unit of time; write e.g. 100ms or 0.5s "
+                         f"(a bare number is in {bare_unit})")
+    value *= given.factor_to(unit)
+    if not np.isfinite(value):
+        raise UsageError(f"{option} {shown!r}: not a finite time")
+    if positive and not (value > 0 or (allow_zero and value == 0)):
+        raise UsageError(f"{option} {shown!r}: must be {'zero or ' if allow_zero else ''}positive")
+    return float(value)
+
+
+def time_option(option, bare_unit):
+    """An argparse ``type`` reading a time with a unit into a number in ``bare_unit``."""
+    def read(text):
+        try:
+            return read_time(text, option, bare_unit)
+        except UsageError as error:
+            # argparse puts "argument --dt: " in front of the message
+            raise argparse.ArgumentTypeError(str(error)[len(option) + 1:]) from None
+
+    read.__name__ = "time"
+    return read
+
+
+def load_model(name):
+    """A bundled model by name (an unknown name gets a "did you mean"), or a model file by path."""
+    text = str(name)
+    if text.endswith(".toml") or "/" in text or os.sep in text:
+        return load(text)
+    names = bundled_models()
+    if text not in names:
+        shown = " ".join(text.split())[:60]
+        lowered = {n.lower(): n for n in names}
+        close = ([lowered[text.lower()]] if text.lower() in lowered else
+                 difflib.get_close_matches(text, names, n=3, cutoff=0.6))
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise UsageError(f"unknown model {shown!r}; {hint}bundled models: {', '.join(names)} "
+                         f"(or give the path of a .toml model file)")
+    return load(text)
+
+
 # ---------------------------------------------------------------------------- commands
 def cmd_models(args):
     rows = []
     for name in bundled_models():
-        model = load(name)
+        model = load_model(name)
         rows.append({"name": name, "description": model.description, "reference": model.reference})
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -173,7 +335,7 @@ def model_summary(model) -> dict:
 
 
 def cmd_show(args):
-    model = load(args.model)
+    model = load_model(args.model)
     summary = model_summary(model)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -207,7 +369,7 @@ def cmd_show(args):
 
 
 def cmd_generate(args):
-    model = load(args.model)
+    model = load_model(args.model)
     if args.target == "brian2":
         from .brian2 import generate_script
 
@@ -217,41 +379,102 @@ def cmd_generate(args):
 
         text = to_nestml(model)
     if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+        try:
+            with open(args.output, "w") as handle:
+                handle.write(text)
+        except OSError as error:
+            raise UsageError(f"-o {args.output}: cannot write ({error.strerror or error}); "
+                             f"give a path in a writable directory") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 
 
 def prepare_model(args):
-    """Load the model, apply the preset and --param values; return (model, initial overrides)."""
-    model = load(args.model)
+    """Check the run options; load the model, apply the preset and --param values; return
+    (model, initial values from --init)."""
+    resolve_target(args)
+    check_times(args)
+    model = load_model(args.model)
     if args.preset:
         model = model.with_preset(args.preset)
-    params = parse_assignments(args.param, "--param")
-    for name in params:
-        if name not in model.parameters:
-            raise UsageError(f"--param {name}: model {model.name!r} has no parameter {name!r}; "
-                             f"parameters: {', '.join(model.parameters)}")
-    model = model.with_parameters(params)
-    inits = parse_assignments(args.init, "--init")
-    init_values = {}
-    for name, value in inits.items():
-        if name not in model.state:
-            raise UsageError(f"--init {name}: model {model.name!r} has no state variable {name!r}; "
-                             f"state: {', '.join(model.state)}")
-        init_values[name] = to_unit(value, model.state[name].unit, f"--init {name}")
-    if args.dt <= 0 or args.duration <= 0:
-        raise UsageError("--dt and --duration must be positive")
+    model, init_values = apply_overrides(model, args.param, args.init)
+    note_time_step(model, args)
     return model, init_values
+
+
+def resolve_target(args):
+    """--target is a Brian2 option: an error with another backend, the default with Brian2."""
+    if args.backend != "brian2":
+        if args.target is not None:
+            raise UsageError(f"--target applies to --backend brian2 only (got --backend {args.backend}); "
+                             f"drop --target")
+    elif args.target is None:
+        args.target = DEFAULT_BRIAN2_TARGET
+
+
+def check_times(args):
+    """--dt no longer than --duration, and a bounded number of steps."""
+    duration_ms = args.duration * 1000.0
+    if args.dt > duration_ms:
+        raise UsageError(f"--dt {args.dt:g} ms is longer than --duration {args.duration:g} s; "
+                         f"give a shorter --dt or a longer --duration")
+    steps = duration_ms / args.dt
+    if steps > MAX_STEPS:
+        raise UsageError(f"--duration {args.duration:g} s at --dt {args.dt:g} ms is {steps:.3g} time steps; "
+                         f"at most {MAX_STEPS:.0e} per run: give a shorter --duration or a longer --dt")
+
+
+def apply_overrides(model, param_items, init_items):
+    """The model with the --param values; the --init values (spec units). Names are the
+    spec's or NEST's spellings (lifbridge.overrides); an unknown name gets a "did you mean"."""
+    from .overrides import canonical_name, resolve
+
+    params = parse_assignments(param_items, "--param")
+    for key in params:
+        name = canonical_name(model, key, "--param ")
+        if name not in model.parameters:
+            raise UsageError(f"--param {key}: {name} is a state variable of model {model.name!r}, not a parameter; "
+                             f"set its initial value with --init {name}=VALUE")
+    model = resolve(model, params, where="--param ").model
+    inits = parse_assignments(init_items, "--init")
+    for key in inits:
+        name = canonical_name(model, key, "--init ")
+        if name not in model.state:
+            raise UsageError(f"--init {key}: {name} is a parameter of model {model.name!r}, not a state variable; "
+                             f"set it with --param {name}=VALUE")
+    return model, dict(resolve(model, inits, where="--init ").state)
+
+
+_METHOD_WORDS = {"euler": ("forward Euler", "first order"), "exponential_euler": ("exponential Euler", "first order"),
+                 "heun": ("Heun's method", "second order"), "rk2": ("second-order Runge-Kutta", "second order"),
+                 "rk4": ("fourth-order Runge-Kutta", "fourth order")}
+
+
+def note_time_step(model, args):
+    """One note on stderr when the model recommends a finer time step (its ``validation_dt_ms`` hint)."""
+    hint = model.hints.get("validation_dt_ms")
+    try:
+        hint = float(hint)
+    except (TypeError, ValueError):
+        return
+    if not (hint > 0) or args.dt <= hint * (1 + 1e-9):
+        return
+    why = ""
+    if args.backend == "brian2":
+        from .brian2 import integration_method
+
+        method = integration_method(model)
+        words, order = _METHOD_WORDS.get(method, (method, None))
+        why = f" (Brian2 {words} is {order})" if order else f" (Brian2 integrates it with {words})"
+    print(f"note: {model.name} recommends dt <= {hint:g} ms{why}; running at {args.dt:g} ms", file=sys.stderr)
 
 
 def parse_assignments(items, option):
     values = {}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"{option} {item!r}: write NAME=VALUE, e.g. C_m=250pF")
+            raise UsageError(f"{option} {item[:60]!r}: write NAME=VALUE, e.g. C_m=250pF")
         name, value = item.split("=", 1)
         values[name.strip()] = value.strip()
     return values
@@ -266,17 +489,17 @@ def current_in_pA(text, option):
 
 
 def parse_pulses(items, option, value_reader):
+    """``T0:T1:VALUE`` items; times with a unit or bare (ms), returned in ms."""
     pulses = []
     for item in items:
         parts = item.split(":", 2)
+        shown = item[:60]
         if len(parts) != 3:
-            raise UsageError(f"{option} {item!r}: write T0:T1:AMPLITUDE with times in ms, e.g. 10:500:500pA")
-        try:
-            t0, t1 = float(parts[0]), float(parts[1])
-        except ValueError:
-            raise UsageError(f"{option} {item!r}: T0 and T1 must be numbers (ms)") from None
+            raise UsageError(f"{option} {shown!r}: write T0:T1:AMPLITUDE, e.g. 100ms:200ms:500pA (bare times: ms)")
+        t0 = read_time(parts[0], f"{option} {shown!r} T0", "ms", allow_zero=True)
+        t1 = read_time(parts[1], f"{option} {shown!r} T1", "ms", allow_zero=True)
         if not 0 <= t0 < t1:
-            raise UsageError(f"{option} {item!r}: need 0 <= T0 < T1")
+            raise UsageError(f"{option} {shown!r}: need 0 <= T0 < T1")
         pulses.append((t0, t1, value_reader(parts[2])))
     return pulses
 
@@ -337,17 +560,35 @@ def simulate(args, model, stimulus, duration_ms, record=(), inits=None):
 
 
 def parse_currents(text, unit_text):
-    parts = text.split(":")
+    """``START:STOP:N`` (START and STOP bare, in ``--unit``, or with a current unit) ->
+    (currents in --unit, factor from --unit to pA)."""
     try:
-        start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
-    except (ValueError, IndexError):
-        raise UsageError(f"--currents {text!r}: write START:STOP:N, e.g. 0:1000:21") from None
-    if len(parts) != 3 or n < 1:
-        raise UsageError(f"--currents {text!r}: write START:STOP:N with N >= 1")
-    unit = parse_unit(unit_text)
+        unit = parse_unit(unit_text)
+    except UnitError as error:
+        raise UsageError(f"--unit {unit_text[:40]!r}: {error}") from None
     if unit.dim != PICOAMP.dim:
-        raise UsageError(f"--unit {unit_text!r}: a current unit such as pA or nA is needed")
-    return np.linspace(start, stop, n), unit.factor_to(PICOAMP)
+        raise UsageError(f"--unit {unit_text[:40]!r}: a current unit such as pA or nA is needed")
+    shown = text[:60]
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise UsageError(f"--currents {shown!r}: write START:STOP:N, e.g. 0:1000:21")
+    ends = []
+    for part in parts[:2]:
+        try:
+            value, given = parse_quantity(part, default_unit=unit)
+        except UnitError:
+            raise UsageError(f"--currents {shown!r}: write START:STOP:N, e.g. 0:1000:21 or 0nA:1nA:21") from None
+        if given.dim != unit.dim:
+            raise UsageError(f"--currents {shown!r}: {given.name} is not a current unit; write e.g. 0:1000:21 "
+                             f"or 0nA:1nA:21")
+        ends.append(value * given.factor_to(unit))
+    try:
+        n = int(parts[2])
+    except ValueError:
+        raise UsageError(f"--currents {shown!r}: write START:STOP:N with N a whole number, e.g. 0:1000:21") from None
+    if not 1 <= n <= MAX_CURRENTS:
+        raise UsageError(f"--currents {shown!r}: write START:STOP:N with 1 <= N <= {MAX_CURRENTS}")
+    return np.linspace(ends[0], ends[1], n), unit.factor_to(PICOAMP)
 
 
 def cmd_fi(args):
@@ -373,10 +614,17 @@ def cmd_validate(args):
     from .validation import summary_text, validate, write_report
     from .validation.report import is_gap
 
-    models = [load(m) for m in args.models] if args.models else None
+    from .cache import cache_root
+
+    models = [load_model(m) for m in args.models] if args.models else None
     if args.dt is not None and args.dt <= 0:
         raise UsageError("--dt must be positive")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
+    cache_root()  # an unusable cache is one message here, not a failed check per run
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: cannot create the directory ({error.strerror or error}); "
+                         f"give a writable directory") from None
     report = validate(models, args.backends, quick=args.quick, progress=not args.no_progress, dt_ms=args.dt,
                       out_dir=args.out)
     page = write_report(report, args.out)
@@ -390,8 +638,10 @@ def cmd_validate(args):
 
 def cmd_nest_build(args):
     from . import nest as lnest
+    from .runners import get_runner
 
-    models = args.models or None
+    models = [load_model(m) for m in args.models] or None
+    get_runner("nest")  # NEST not installed: the same message and exit status as run --backend nest
     built = lnest.build(models, verbose=not args.quiet)
     print(built.module_name)
     for name in built.neuron_names:

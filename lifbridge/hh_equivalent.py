@@ -1247,9 +1247,9 @@ def _print_summary(result, stream):
     w(f"wall time {result['wall_time_s']['total']:.1f} s\n")
 
 
-def main(argv=None) -> int:
+def main(argv=None, parser_class=argparse.ArgumentParser) -> int:
     """``lifbridge hh-equivalent [--json] [--quick] [--out DIR] [--no-progress]``."""
-    parser = argparse.ArgumentParser(prog="lifbridge hh-equivalent",
+    parser = parser_class(prog="lifbridge hh-equivalent",
                                      description="Measure the Hodgkin-Huxley model through the reference integrator, "
                                      "build an equivalent LIF and AdEx, and compare them.")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (without the HTML fragment)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import brian2 as lb2
-from ..cache import cache_root
+from ..cache import cache_root, workspace
 from ..model import Model, to_unit
 from ..stimulus import SimResult, Stimulus
 
@@ -42,22 +43,27 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
         raise ValueError(f"unknown Brian2 target {target!r}; targets: {', '.join(TARGETS)}")
     started = time.perf_counter()
     standalone = target == "cpp_standalone"
-    if standalone:
-        key = hashlib.sha256(repr((lb2.to_brian2(model).equations, model.name, stimulus.n,
-                                   tuple(sorted(map(str, record))))).encode()).hexdigest()[:16]
-        directory = cache_dir() / f"standalone_{key}"
-        brian2.set_device("cpp_standalone", directory=str(directory), build_on_run=True,
-                          with_output=False)
-    else:
-        brian2.set_device("runtime")
-        brian2.prefs.codegen.target = target
-    try:
-        result = _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, method, overrides)
-    finally:
+    with contextlib.ExitStack() as stack:
         if standalone:
-            brian2.device.reinit()
-            brian2.device.activate()
+            # Each run builds, runs and reads its results in a private copy of the cached
+            # project (see lifbridge.cache.workspace): concurrent runs never share a
+            # directory, and compiled objects are reused where the sources are unchanged.
+            key = hashlib.sha256(repr((lb2.to_brian2(model).equations, model.name, stimulus.n, method,
+                                       tuple(sorted(map(str, record))), brian2.__version__)).encode()).hexdigest()[:16]
+            directory = stack.enter_context(workspace(cache_dir(), f"standalone_{key}",
+                                                      f"Brian2 standalone project standalone_{key} ({model.name})"))
+            brian2.set_device("cpp_standalone", directory=str(directory), build_on_run=True,
+                              with_output=False)
+        else:
             brian2.set_device("runtime")
+            brian2.prefs.codegen.target = target
+        try:
+            result = _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, method, overrides)
+        finally:
+            if standalone:
+                brian2.device.reinit()
+                brian2.device.activate()
+                brian2.set_device("runtime")
     result.versions = dict(versions(), target=target)
     result.wall_time_s = time.perf_counter() - started
     return result
