@@ -50,7 +50,7 @@ from .text import first_unsafe_char, one_line, show
 from .model import (Alias, Assignment, Constraint, InputPort, Model, Parameter, Refractory,
                     Spike, StateVariable)
 from .units import _LONG_NAMES as _LONG_UNIT_NAMES
-from .units import AMP, DIMENSIONLESS, SECOND, describe_dimension, parse_unit
+from .units import AMP, DIMENSIONLESS, FARAD, SECOND, SIEMENS, VOLT, describe_dimension, parse_unit
 
 TABLES = {"model", "parameters", "state", "expressions", "equations", "spike", "refractory",
           "inputs", "constraints", "presets", "hints"}
@@ -75,6 +75,22 @@ MAX_STATEMENTS = 50        # reset statements, on_spike statements of one input
 MAX_NAME_CHARS = 64
 MAX_TEXT_CHARS = 2000      # description, reference, reason, notes
 MAX_EXPRESSION_CHAIN = 50  # [expressions] that use [expressions] that use ...
+#: Allowed values of the [hints] that name a method, solver or closed form.
+BRIAN2_METHODS = ("exact", "linear", "exponential_euler", "rk4", "rk2", "heun", "euler", "milstein")
+NESTML_SOLVERS = ("rk45", "forward-Euler")          # NESTML's numeric_solver option
+#: Closed-form f-I curves a model may name with [hints].analytic, and the parameters each
+#: reads (besides C_m, E_L, V_th, V_reset, t_ref and a membrane time constant: tau_m, or g_L
+#: with tau_m = C_m/g_L, for every closed form but "pif").
+ANALYTIC_FORMS = {
+    "lif": (),
+    "pif": (),
+    "eif": ("g_L", "Delta_T", "V_peak"),
+    "adaptive_lif": ("g_a", "E_K", "tau_a", "b"),
+    "optogenetic_lif": ("g_ChR", "E_ChR", "k_a", "tau_d", "tau_r"),
+}
+_PARAMETER_DIMENSIONS = {"C_m": FARAD, "tau_m": SECOND, "g_L": SIEMENS, "E_L": VOLT, "V_th": VOLT, "V_reset": VOLT,
+                         "t_ref": SECOND, "Delta_T": VOLT, "V_peak": VOLT, "E_K": VOLT, "E_ChR": VOLT,
+                         "tau_a": SECOND, "tau_d": SECOND, "tau_r": SECOND}
 _TABLE_LIMITS = {"parameters": MAX_PARAMETERS, "state": MAX_STATE, "expressions": MAX_EXPRESSIONS,
                  "inputs": MAX_INPUTS, "constraints": MAX_CONSTRAINTS, "presets": MAX_PRESETS}
 
@@ -175,6 +191,11 @@ def _show(value) -> str:
     if isinstance(value, list):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+def _list(values) -> str:
+    shown = ", ".join(_show(v) for v in values[:4]) + (", …" if len(values) > 4 else "")
+    return f"[{shown}]"
 
 
 def _digits(value: int) -> str:
@@ -363,7 +384,7 @@ class _Builder:
         refractory = self.refractory(state_units, parameters)
         constraints = self.constraints(parameter_names)
         presets = self.presets(parameters)
-        hints = self.hints()
+        hints = self.hints(list(state))
         model = Model(
             name=info["name"], description=info["description"], reference=info["reference"],
             parameters=MappingProxyType(parameters), state=MappingProxyType(state),
@@ -391,6 +412,7 @@ class _Builder:
                 model.with_preset(preset)
             except LifbridgeError as error:
                 self.fail(f"[presets.{preset}]", str(error))
+        self.check_analytic(model)
         return model
 
     def model_info(self):
@@ -728,13 +750,135 @@ class _Builder:
             result[preset] = MappingProxyType({k: float(v) for k, v in values.items()})
         return result
 
-    def hints(self):
+    def hints(self, state_names):
+        """[hints], each key checked for its type and allowed values."""
         table = self.table("hints")
         for key in table:
             if key not in HINT_KEYS:
                 self.fail(f"[hints].{key}", f"unknown hint{_did_you_mean(key, HINT_KEYS)}; "
                                             f"known hints: {', '.join(sorted(HINT_KEYS))}")
-        return dict(table)
+        result = {}
+        for key, value in table.items():
+            field = f"[hints].{key}"
+            if key == "notes":
+                result[key] = self.text(field, value)
+            elif key in ("brian2_method", "nestml_solver", "analytic"):
+                allowed = {"brian2_method": BRIAN2_METHODS, "nestml_solver": NESTML_SOLVERS,
+                           "analytic": tuple(ANALYTIC_FORMS)}[key]
+                if not isinstance(value, str) or value not in allowed:
+                    self.fail(field, f"{_show(value)} is not allowed{_did_you_mean(value, allowed)}; "
+                                     f"use one of: {', '.join(allowed)}")
+                result[key] = value
+            elif key == "nest_builtin":
+                if not isinstance(value, str) or len(value) > MAX_NAME_CHARS \
+                        or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                    self.fail(field, f"must be the name of a NEST model such as \"iaf_psc_exp\", got {_show(value)}")
+                result[key] = value
+            elif key == "spike_variable":
+                if not isinstance(value, str) or value not in state_names:
+                    self.fail(field, f"{_show(value)} is not a state variable{_did_you_mean(value, state_names)}; "
+                                     f"use one of: {', '.join(state_names)}")
+                result[key] = value
+            elif key == "fi_current_range_pA":
+                numbers = [_number(v) for v in value] if isinstance(value, list) and len(value) == 2 else None
+                if numbers is None or None in numbers or not numbers[0] < numbers[1]:
+                    self.fail(field, f"must be two finite numbers [lo, hi] in pA with lo < hi, such as "
+                                     f"[0.0, 2000.0], got {_show(value) if not isinstance(value, list) else _list(value)}")
+                result[key] = numbers
+            elif key in ("validation_dt_ms", "reference_max_step_ms"):
+                number = _number(value)
+                if number is None or not number > 0:
+                    self.fail(field, f"must be a positive finite number (in ms), got {_show(value)}")
+                result[key] = number
+            elif key == "reference_rtol":
+                number = _number(value)
+                if number is None or not 0 < number < 1:
+                    self.fail(field, f"must be a relative tolerance between 0 and 1 (exclusive), "
+                                     f"such as 1e-8, got {_show(value)}")
+                result[key] = number
+        return result
+
+    def check_analytic(self, model):
+        """The closed form named by [hints].analytic applies to ``model``.
+
+        It must have the parameters the closed form reads (with the right units), a
+        spike condition, a current input, and, with the other state variables at their
+        initial values and no input but that current, the same membrane equation as the
+        closed form. A closed form that does not fit would judge a correct simulator wrong.
+        """
+        kind = model.hints.get("analytic")
+        if kind is None:
+            return
+        field = "[hints].analytic"
+        p = model.parameters
+        needed = ["C_m", "V_th", "V_reset", "t_ref"] + ([] if kind == "pif" else ["E_L"])
+        needed += list(ANALYTIC_FORMS[kind])
+        missing = [n for n in needed if n not in p]
+        if kind != "pif" and "tau_m" not in p and "g_L" not in p:
+            missing.append("tau_m (or g_L)")
+        if missing:
+            self.fail(field, f"the closed form {kind!r} reads the parameters {', '.join(missing)}, which the model "
+                             f"does not have; remove the hint or name a closed form that fits")
+        for name in needed + ["tau_m", "g_L"]:
+            if name in p and name in _PARAMETER_DIMENSIONS and p[name].unit.dim != _PARAMETER_DIMENSIONS[name]:
+                self.fail(field, f"the closed form {kind!r} reads {name} as "
+                                 f"{describe_dimension(_PARAMETER_DIMENSIONS[name])}, but the model's {name} is in "
+                                 f"{p[name].unit.name}")
+        current = model.input_current
+        if model.spike is None or current is None:
+            self.fail(field, f"the closed form {kind!r} is an f-I curve: the model needs a [spike] table and a "
+                             f"current input")
+        membrane = model.hints.get("spike_variable", "V_m")
+        if membrane not in model.state:
+            self.fail(field, f"the closed form {kind!r} needs the membrane potential: a state variable V_m "
+                             f"(or [hints].spike_variable)")
+        si = model.parameter_values_si()
+        try:
+            self._compare_membrane_equation(model, kind, si, current, membrane)
+        except SpecError:
+            raise
+        except (LifbridgeError, ArithmeticError, ValueError) as error:
+            self.fail(field, f"cannot check the closed form {kind!r} against the model: {error}")
+
+    def _compare_membrane_equation(self, model, kind, si, current, membrane):
+        field = "[hints].analytic"
+        values = dict(si)
+        if "I_e" in values:
+            values["I_e"] = 0.0
+        values.update(model.initial_values_si(values))
+        values.update({name: 0.0 for name in model.continuous_inputs})
+        values["t"] = 0.0
+        C = si["C_m"]
+        tau = si["tau_m"] if "tau_m" in si else (C / si["g_L"] if "g_L" in si and si["g_L"] else math.inf)
+        E_L = si.get("E_L", si["V_reset"])
+        volts = [E_L, 0.5 * (E_L + si["V_th"]), si["V_reset"], si["V_th"] - 1e-3]
+        currents = [0.0, 1e-10]
+
+        def closed(V, I):
+            if kind == "pif":
+                return I / C
+            leak = -(V - E_L) / tau + I / C
+            if kind == "eif":
+                return leak + si["g_L"] * si["Delta_T"] * math.exp((V - si["V_th"]) / si["Delta_T"]) / C
+            return leak
+
+        worst = None
+        for I in currents:
+            for V in volts:
+                ns = dict(values, **{membrane: V, current: I})
+                for alias in model.aliases_in_order():
+                    ns[alias] = ex.evaluate(model.aliases[alias].expr, ns)
+                got = float(ex.evaluate(model.equations[membrane], ns))
+                want = closed(V, I)
+                scale = max(abs(want), abs(I / C), abs(si["V_th"] - E_L) / (tau if math.isfinite(tau) else 1.0), 1e-12)
+                if not (abs(got - want) <= 1e-6 * scale) and (worst is None or abs(got - want) > worst[0]):
+                    worst = (abs(got - want), V, I, got, want)
+        if worst:
+            _, V, I, got, want = worst
+            self.fail(field, f"the closed form {kind!r} does not describe this model: at {membrane} = {V * 1e3:g} mV "
+                             f"and {current} = {I * 1e12:g} pA (other variables at their initial values) it gives "
+                             f"d{membrane}/dt = {want:.4g} V/s, the model's equation {got:.4g} V/s; remove the hint "
+                             f"or name a closed form that fits")
 
 
 def _per_ms(unit):
