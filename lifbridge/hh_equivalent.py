@@ -901,6 +901,10 @@ def hh_equivalent(*, quick=False, out_dir=None, progress=None) -> dict:
         "figure": figure,
         "wall_time_s": {"measurements": t_measure, "total": time.perf_counter() - started},
         "protocol": proto.name,
+        # the keys that are model names carry no unit suffix: their units, from the specs
+        "units": {"lif_parameters": {k: lif.parameters[k].unit.name for k in lif_p},
+                  "adex_parameters": {k: adex.parameters[k].unit.name for k in adex_p},
+                  "measurements.rest_state": {k: hh.state[k].unit.name for k in rest_state}},
     }
     result["summary_html"] = summary_html(result)
     result["wall_time_s"]["total"] = time.perf_counter() - started
@@ -1110,7 +1114,7 @@ MEASUREMENT_ROWS = (
     ("C_pF", "C = tau_m / R_fast", "pF"),
     ("C_model_pF", "model's C_m", "pF"),
     ("C_tau_over_R_in_pF", "tau_m / R_in", "pF"),
-    ("step_overshoot_ratio", "step-response overshoot (peak / steady state)", ""),
+    ("step_overshoot_ratio", "step-response overshoot (peak / steady state)", "(ratio)"),
     ("rheobase_pA", "rheobase (sustained firing from rest)", "pA"),
     ("rate_at_rheobase_hz", "lowest sustained rate", "Hz"),
     ("threshold_mV", "threshold (dV/dt = 10 mV/ms)", "mV"),
@@ -1121,7 +1125,7 @@ MEASUREMENT_ROWS = (
     ("peak_to_trough_ms", "peak to trough", "ms"),
     ("max_rate_hz", "maximal sustained rate", "Hz"),
     ("refractory_ms", "effective refractory period 1/f_max", "ms"),
-    ("adaptation_ratio", "first / last interspike interval near rheobase", ""),
+    ("adaptation_ratio", "first / last interspike interval near rheobase", "(ratio)"),
 )
 
 
@@ -1206,6 +1210,13 @@ def _honest_paragraph(result):
     )
 
 
+def _unit_words(unit) -> str:
+    """A check's unit as printed: dimensionless units are named, not left blank."""
+    if unit in (None, "", "1"):
+        return "dimensionless"
+    return unit
+
+
 def _print_summary(result, stream):
     m, fi, c = result["measurements"], result["fi"], result["class2_gap"]
     w = stream.write
@@ -1216,21 +1227,26 @@ def _print_summary(result, stream):
     div = m["dynamic_iv"]
     w(f"  {'dynamic I-V: tau / E_L / V_T / Delta_T':<55} {div['tau_ms']:.3g} ms / {div['E_L_mV']:.4g} mV / "
       f"{div['V_T_mV']:.4g} mV / {div['Delta_T_mV']:.3g} mV\n")
+    units = result.get("units", {})
     for name in ("lif", "adex"):
         w(f"\nEquivalent {name.upper()}\n")
+        unit_of = units.get(f"{name}_parameters", {})
         for k, v in result[f"{name}_parameters"].items():
-            w(f"  {k:<10} {_fmt(v, 5):>12}\n")
-    w("\nf-I (Hz)\n  %10s %8s %8s %8s %10s %8s\n" % ("I (pA)", "xrheo", "HH", "LIF", "LIF c.f.", "AdEx"))
+            w(f"  {k:<10} {_fmt(v, 5):>12} {unit_of.get(k, '')}\n")
+    w("\nf-I curves\n  %10s %10s %8s %8s %13s %9s\n" % ("I [pA]", "I/rheobase", "HH [Hz]", "LIF [Hz]",
+                                                            "LIF c.f. [Hz]", "AdEx [Hz]"))
     for i, cur in enumerate(fi["currents_pA"]):
-        w("  %10.1f %8.3g %8.1f %8.1f %10.1f %8.1f\n" % (cur, fi["multiples_of_rheobase"][i], fi["hh_hz"][i],
-                                                           fi["lif_hz"][i], fi["lif_closed_form_hz"][i],
-                                                           fi["adex_hz"][i]))
-    w("\nSpike-time agreement (Gamma, +-2 ms window)\n")
+        w("  %10.1f %10.3g %8.1f %8.1f %13.1f %9.1f\n" % (cur, fi["multiples_of_rheobase"][i], fi["hh_hz"][i],
+                                                             fi["lif_hz"][i], fi["lif_closed_form_hz"][i],
+                                                             fi["adex_hz"][i]))
+    w(f"\nSpike-time agreement (coincidence factor Gamma, dimensionless; window +-"
+      f"{result['spike_agreement']['window_ms']:g} ms)\n")
     for protocol in ("step", "noise"):
         for name in ("lif", "adex"):
             g = result["spike_agreement"][protocol][name]
+            lag = "" if g.get("mean_lag_ms") is None else f", mean lag {_fmt(g['mean_lag_ms'])} ms"
             w(f"  {protocol:<6} {name:<5} Gamma = {g['gamma']:6.3f}   matched {g['n_coincident']}/{g['n_hh']} HH "
-              f"spikes, {g['n_model']} model spikes\n")
+              f"spikes, {g['n_model']} model spikes{lag}\n")
     w("\nClass-2 gap\n")
     w(f"  HH: 0 Hz below {c['hh_rheobase_bracket_pA'][0]:.1f} pA, {c['hh_min_rate_hz']:.1f} Hz at "
       f"{c['hh_rheobase_bracket_pA'][1]:.1f} pA\n")
@@ -1238,9 +1254,11 @@ def _print_summary(result, stream):
       + ", ".join(f"e={k}: {v:.1f} Hz" for k, v in c["lif_rate_above_rheobase_hz"].items()) + "\n")
     w(f"  AdEx rheobase {c['adex_rheobase_pA']:.1f} pA, lowest rate {c['adex_min_rate_hz']:.1f} Hz\n")
     w("\nChecks\n")
+    w(f"  {'result':<9} {'check':<45} {'value':>10} {'tolerance':>10}  unit\n")
     for ck in result["checks"]:
         state = "known gap" if ck["known_gap"] else ("pass" if ck["passed"] else "FAIL")
-        w(f"  {state:<9} {ck['check']:<45} {_fmt(ck['value']):>10} (tol {_fmt(ck['tolerance'])})\n")
+        w(f"  {state:<9} {ck['check']:<45} {_fmt(ck['value']):>10} {_fmt(ck['tolerance']):>10}  "
+          f"{_unit_words(ck.get('unit'))}\n")
     w("\n" + _honest_paragraph(result) + "\n")
     if result["figure"]:
         w(f"\nfigure: {result['figure']}\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import analytic
-from ..cache import cache_root
+from ..cache import cache_root, rebuild_note
 from .. import expr as ex
 from ..stimulus import SimResult
 from .protocols import Batch
@@ -53,8 +53,9 @@ def reference_batch(batch: Batch, use_cache=True) -> SimResult:
     if use_cache and path.exists():
         try:
             return _load(path)
-        except (OSError, ValueError, KeyError):
-            pass
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            rebuild_note(f"reference result {path.name}",
+                         f"cached result damaged ({type(error).__name__}: {str(error)[:80]})", rebuilding=True)
     result = _compute(batch)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
