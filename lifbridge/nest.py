@@ -134,9 +134,10 @@ class BuiltinEquivalent:
     ``parameters`` and ``state`` map our name -> (NEST name, NEST unit); every spec
     parameter and state variable is mapped. A state variable NEST keeps to itself (no
     status key, not recordable) has the NEST name None; ``record_only`` are the state
-    variables NEST lets one record but not set. ``settings`` are NEST-only options (left
-    at NEST's defaults unless given). ``note`` says where the two implementations differ
-    numerically.
+    variables NEST lets one record but not set; ``negated`` those NEST keeps with the
+    opposite sign (an inhibitory current that NEST keeps negative, ours is its magnitude).
+    ``settings`` are NEST-only options (left at NEST's defaults unless given). ``note``
+    says where the two implementations differ numerically.
     """
 
     builtin: str
@@ -145,6 +146,7 @@ class BuiltinEquivalent:
     settings: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     note: str = ""
     record_only: frozenset = frozenset()
+    negated: frozenset = frozenset()
 
     def builtin_parameters(self, model: Model) -> dict:
         """``model``'s parameter values as a NEST status dict of the built-in (NEST names and units)."""
@@ -160,7 +162,8 @@ class BuiltinEquivalent:
         return self.state[ours][0] is not None and ours not in self.record_only
 
     def builtin_state(self, model: Model, values: dict) -> dict:
-        """State values (our names, spec units) as a NEST status dict of the built-in.
+        """State values (our names, spec units) as a NEST status dict of the built-in (NEST's
+        names, units and signs).
 
         A state variable the built-in cannot set is left out if its value is the model's
         initial value (the built-in starts there too); any other value raises ValueError.
@@ -176,13 +179,17 @@ class BuiltinEquivalent:
                     continue
                 raise ValueError(f"NEST's {self.builtin} cannot set the initial value of {ours} "
                                  f"({theirs or 'internal'}); only {neuron_name(model)} can")
-            status[theirs] = value * model.state[ours].unit.factor_to(parse_unit(unit))
+            status[theirs] = self.state_sign(ours) * value * model.state[ours].unit.factor_to(parse_unit(unit))
         return status
 
+    def state_sign(self, ours: str) -> float:
+        """-1.0 if NEST keeps the state variable ``ours`` with the opposite sign, else 1.0."""
+        return -1.0 if ours in self.negated else 1.0
 
-def _equivalent(builtin, parameters, state, note="", settings=None, record_only=()):
+
+def _equivalent(builtin, parameters, state, note="", settings=None, record_only=(), negated=()):
     return BuiltinEquivalent(builtin, MappingProxyType(parameters), MappingProxyType(state),
-                             MappingProxyType(settings or {}), note, frozenset(record_only))
+                             MappingProxyType(settings or {}), note, frozenset(record_only), frozenset(negated))
 
 
 #: bundled model -> its NEST built-in equivalent. Our names differ from NEST's only for
@@ -195,7 +202,7 @@ BUILTIN_EQUIVALENTS = MappingProxyType({
         "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
     }, {"V_m": ("V_m", "mV"), "I_syn_exc": ("I_syn_ex", "pA"), "I_syn_inh": ("I_syn_in", "pA")},
         "same exact (propagator) integration and update order: spike for spike",
-        record_only=("I_syn_exc", "I_syn_inh")),
+        record_only=("I_syn_exc", "I_syn_inh"), negated=("I_syn_inh",)),
     "lif_cond": _equivalent("iaf_cond_exp", {
         "C_m": ("C_m", "pF"), "g_L": ("g_L", "nS"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
         "V_reset": ("V_reset", "mV"), "t_ref": ("t_ref", "ms"), "E_exc": ("E_ex", "mV"), "E_inh": ("E_in", "mV"),
@@ -225,7 +232,7 @@ BUILTIN_EQUIVALENTS = MappingProxyType({
         "dI_syn_exc": (None, "pA/ms"), "dI_syn_inh": (None, "pA/ms")},
         "both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= 0 and V_m fell "
         "during the step, the spec when V_m >= 0 and dV_m/dt < 0 at the end of the step",
-        record_only=("I_syn_exc", "I_syn_inh")),
+        record_only=("I_syn_exc", "I_syn_inh"), negated=("I_syn_inh",)),
 })
 
 
@@ -238,15 +245,19 @@ def builtin_equivalent(model) -> BuiltinEquivalent | None:
 def names_table() -> list:
     """Rows ``(model, generated neuron, NEST built-in, kind, our name, NEST name, unit, note)``
     for every parameter and state variable of every model with a NEST built-in (from
-    :data:`BUILTIN_EQUIVALENTS`); ``note`` is "" or says why NEST's side cannot be set."""
+    :data:`BUILTIN_EQUIVALENTS`); ``note`` is "" or says where NEST's side cannot be set
+    or has the opposite sign."""
     rows = []
     for name, eq in BUILTIN_EQUIVALENTS.items():
         for kind, table in (("parameter", eq.parameters), ("state", eq.state)):
             for ours, (theirs, unit) in table.items():
-                note = ""
+                notes = []
                 if kind == "state" and theirs is None:
-                    note = "internal in NEST"
+                    notes.append("internal in NEST")
                 elif kind == "state" and ours in eq.record_only:
-                    note = "recordable, not settable in NEST"
+                    notes.append("recordable, not settable in NEST")
+                if kind == "state" and ours in eq.negated:
+                    notes.append("NEST's is negative, ours the magnitude")
+                note = "; ".join(notes)
                 rows.append((name, f"{name}_neuron", eq.builtin, kind, ours, theirs, unit, note))
     return rows

@@ -715,6 +715,41 @@ def test_builtin_equivalents_map_every_parameter_and_state_variable():
     assert len(rows) == sum(len(e.parameters) + len(e.state) for e in lnest.BUILTIN_EQUIVALENTS.values())
 
 
+# synaptic state variables recorded after one excitatory and one inhibitory spike of the
+# given weight, and the tolerance relative to it: exact propagators on both sides for lif,
+# RKF45 on both sides otherwise (NEST with absolute error 1e-3)
+SYNAPTIC_STATE = {"lif": (("I_syn_exc", "I_syn_inh"), 100.0, 1e-12), "lif_cond": (("g_exc", "g_inh"), 2.0, 1e-3),
+                  "adex": (("I_syn_exc", "I_syn_inh"), 100.0, 1e-3), "hh": (("I_syn_exc", "I_syn_inh"), 100.0, 1e-3)}
+
+
+@pytest.mark.parametrize("name", sorted(SYNAPTIC_STATE))
+def test_builtin_equivalents_translate_recorded_state_with_its_sign(module, name):
+    """The table's NEST names, units and signs turn what a multimeter records from the
+    built-in into the generated neuron's values: NEST's iaf_psc_exp and hh_psc_alpha keep
+    the inhibitory current negative, lifbridge (and aeif_psc_exp) its magnitude."""
+    equivalent = lnest.BUILTIN_EQUIVALENTS[name]
+    model = lifbridge.load(name)
+    variables, weight, tolerance = SYNAPTIC_STATE[name]
+    assert set(variables) <= set(equivalent.state)
+    fresh_kernel()
+    recorders = []
+    for neuron, recorded in ((neuron_name(model), list(variables)),
+                             (equivalent.builtin, [equivalent.state[v][0] for v in variables])):
+        node = nest.Create(neuron)
+        for t, w in ((1.0, weight), (3.0, -weight)):
+            generator = nest.Create("spike_generator", params={"spike_times": [t]})
+            nest.Connect(generator, node, syn_spec={"weight": w, "delay": DT})
+        recorder = nest.Create("multimeter", params={"record_from": recorded, "interval": DT})
+        nest.Connect(recorder, node)
+        recorders.append(recorder)
+    nest.Simulate(20.0)
+    ours, theirs = (r.events for r in recorders)
+    for var in variables:
+        translated = equivalent.state_sign(var) * np.asarray(theirs[equivalent.state[var][0]])
+        assert np.max(ours[var]) > 0.1 * weight and np.min(ours[var]) >= 0.0, var
+        np.testing.assert_allclose(ours[var], translated, rtol=0.0, atol=tolerance * weight, err_msg=var)
+
+
 def test_nest_build_reports_a_missing_compiler(tmp_path):
     """`lifbridge nest-build` with no compiler on PATH: one message naming the Debian
     packages, exit status 2, no traceback (nothing is cached in the empty cache)."""
