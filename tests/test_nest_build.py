@@ -429,3 +429,38 @@ def test_import_needs_no_simulator():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_patched_templates_keep_internals_out_of_the_status_and_change_the_cache_key(tmp_path):
+    """The patched NEST templates write no internals into the status dictionary and leave
+    the hidden state out of get_status, set_status and the recordables; their content
+    hash names the template directory, which is part of every module's cache key, so a
+    change of the template text cannot reuse a module built from the old text."""
+    from lifbridge import nest as lnest
+    from lifbridge import nest_templates
+    from lifbridge.nest_build import _resolve
+
+    assert nest_templates.patch_problems() == []
+    stock = nest_templates.stock_templates_dir()
+    texts, _ = nest_templates.patched_files(stock)
+    header, cls = texts["common/NeuronHeader.jinja2"], texts["common/NeuronClass.jinja2"]
+    get_status = header[header.index("::get_status("):header.index("::set_status(")]
+    set_status = header[header.index("::set_status("):]
+    assert "get_internal_symbols()" not in get_status
+    assert "get_internal_symbols()" in (stock / "common/NeuronHeader.jinja2").read_text()
+    for counter in nest_templates.HIDDEN_STATE:
+        assert get_status.count(f"'{counter}'") == 1 and set_status.count(f"'{counter}'") == 2
+        assert cls.count(f"'{counter}'") == 1
+
+    opts = lnest.codegen_options(tmp_path)
+    path = Path(opts["templates"]["path"])
+    assert path == nest_templates.patched_templates_dir(tmp_path)
+    assert path.parent.name == nest_templates._digest(stock, texts)
+    assert (path / "common/NeuronHeader.jinja2").read_text() == header
+    changed = dict(texts, **{"common/NeuronHeader.jinja2": header + "\n"})
+    assert nest_templates._digest(stock, changed) != path.parent.name
+    other = dict(opts, templates=dict(opts["templates"], path=str(tmp_path / "other" / "point_neuron")))
+    sources = {LIF_NAME: LIF_SOURCE}
+    keys = {_resolve(sources, None, tmp_path, o)[2] for o in (opts, other)}    # the cache keys
+    assert len(keys) == 2
+    assert find_cached_module(sources, cache_dir=tmp_path, codegen_opts=opts) is None
