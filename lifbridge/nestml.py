@@ -11,7 +11,10 @@ What carries over, and how:
   clamped variables are left out of ``integrate_odes`` (they keep the value of the
   reset exactly) and no spike is detected; the counter is decremented before the
   integration of each step, so a neuron that spiked in step k is clamped in steps
-  k+1 ... k+steps(t_ref), like NEST's iaf_psc_exp and iaf_cond_exp;
+  k+1 ... k+steps(t_ref), like NEST's iaf_psc_exp and iaf_cond_exp. The counter
+  (``refr_counter``) and the step count (``refr_counts``) are kept out of NEST's status
+  dictionary and recordables by lifbridge's NEST templates (:mod:`lifbridge.nest_templates`),
+  as NEST's own models keep theirs;
 * spike inputs become ``excitatory``/``inhibitory`` spike ports. NEST routes a spike
   arriving on receptor 0 by the sign of its weight: a positive weight goes to the
   excitatory port, a negative weight to the inhibitory port with its sign flipped, so
