@@ -156,9 +156,11 @@ def load_file(path) -> Model:
     except ValueError as error:
         # tomllib converts integers with int(), which refuses more than 4300 digits
         long_number = re.search(r"\d{4301}", text)
-        where = f"line {text.count(chr(10), 0, long_number.start()) + 1}" if long_number else ""
-        raise SpecError(shown, where, f"not valid TOML: a number with too many digits "
-                                      f"({one_line(str(error))[:80]}); write it with an exponent, e.g. 1e5") from None
+        if long_number is None:
+            raise SpecError(shown, "", f"not valid TOML: {one_line(error)[:200]}") from None
+        raise SpecError(shown, f"line {text.count(chr(10), 0, long_number.start()) + 1}",
+                        "not valid TOML: an integer of more than 4300 digits; "
+                        "write a number with an exponent, e.g. 2.5e3") from None
     if not data:
         raise SpecError(shown, "", "the file is empty (or only comments); a model needs the tables "
                                    "[model], [parameters], [state] and [equations], see models/lif.toml")
