@@ -59,3 +59,15 @@ class ParameterError(LifbridgeError):
 
 class BackendUnavailable(LifbridgeError):
     """A backend (simulator) that is not installed or cannot represent a model."""
+
+
+class Diverged(LifbridgeError):
+    """A simulation whose state became non-finite or ran away (see :mod:`lifbridge.divergence`).
+
+    ``divergence`` is the :class:`lifbridge.divergence.Divergence` record; the command
+    line exits with status 3.
+    """
+
+    def __init__(self, message, divergence=None):
+        super().__init__(message)
+        self.divergence = divergence

@@ -9,7 +9,9 @@ A :class:`Stimulus` says what one population receives, in NEST's units:
 * ``light``: a piecewise-constant light intensity (1-D, shared), same sampling.
 
 A :class:`SimResult` is the plain record a runner returns: spike times in ms per
-neuron, recorded traces in the units of the model spec, and what ran.
+neuron, recorded traces in the units of the model spec, what ran, and whether the run
+diverged (``diverged``: a :class:`lifbridge.divergence.Divergence` or None). The spikes
+and traces of a diverged neuron are not data: its rates are refused.
 """
 
 from __future__ import annotations
@@ -62,13 +64,35 @@ class SimResult:
     traces: dict = field(default_factory=dict)  # name -> (t_ms, values[n_neurons, n_times], unit)
     versions: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
+    diverged: object = None  # lifbridge.divergence.Divergence, or None for a healthy run
 
-    def rates_hz(self, steady=False, t_start_ms=0.0):
-        """Spike count / duration per neuron, or with ``steady`` 1/mean ISI of the second half."""
+    @property
+    def diverged_neurons(self) -> list:
+        """Indices of the neurons whose state became non-finite or ran away."""
+        return self.diverged.neurons if self.diverged is not None else []
+
+    def raise_if_diverged(self):
+        """Raise :class:`lifbridge.errors.Diverged` if any neuron diverged."""
+        if self.diverged is not None:
+            from .errors import Diverged
+
+            raise Diverged(f"{self.model} on {self.backend} {self.diverged.describe()}", self.diverged)
+
+    def rates_hz(self, steady=False, t_start_ms=0.0, *, skip_diverged=False):
+        """Spike count / duration per neuron, or with ``steady`` 1/mean ISI of the second half.
+
+        A diverged run raises :class:`lifbridge.errors.Diverged`; with ``skip_diverged``
+        the diverged neurons get nan instead (look them up in ``diverged_neurons``).
+        """
+        if not skip_diverged:
+            self.raise_if_diverged()
         if steady:
-            return np.array([steady_rate(s, self.duration_ms) for s in self.spike_times_ms])
-        span = (self.duration_ms - t_start_ms) / 1000.0
-        return np.array([np.sum(np.asarray(s) >= t_start_ms) / span for s in self.spike_times_ms])
+            rates = np.array([steady_rate(s, self.duration_ms) for s in self.spike_times_ms], dtype=float)
+        else:
+            span = (self.duration_ms - t_start_ms) / 1000.0
+            rates = np.array([np.sum(np.asarray(s) >= t_start_ms) / span for s in self.spike_times_ms], dtype=float)
+        rates[self.diverged_neurons] = np.nan
+        return rates
 
 
 def steady_rate(spikes_ms, duration_ms):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import brian2 as lb2
 from ..cache import cache_root, workspace
+from ..divergence import Event, merge, runaway_bounds
 from ..model import Model, to_unit
 from ..stimulus import SimResult, Stimulus
 
@@ -105,7 +106,8 @@ def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, me
     if record:
         indices = True if record_neurons is None else list(record_neurons)
         monitors = {var: brian2.StateMonitor(group, var, record=indices) for var in record}
-    net = brian2.Network(group, spikes, *monitors.values())
+    watch = _divergence_watch(brian2, model, group, overrides)
+    net = brian2.Network(group, spikes, *monitors.values(), watch)
     net.run(duration_ms * brian2.ms, namespace={})
     trains = spikes.spike_trains()
     # Brian2 stamps a spike with the start of the step whose update crossed the
@@ -117,4 +119,64 @@ def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, me
         unit = model.unit_of(var)
         values = np.asarray(getattr(monitor, var)) / unit.scale
         traces[var] = (np.asarray(monitor.t / brian2.ms), values, unit.name)
-    return SimResult(model.name, "brian2", dt_ms, duration_ms, spike_times, traces)
+    result = SimResult(model.name, "brian2", dt_ms, duration_ms, spike_times, traces)
+    result.diverged = _divergence_found(brian2, model, watch, dt_ms)
+    return result
+
+
+def _divergence_watch(brian2, model, group, overrides):
+    """A group that checks every neuron's state after each step (see :mod:`lifbridge.divergence`).
+
+    Its variables are linked to the model's state; its "spike" is the first step on
+    which a state variable is non-finite or beyond its runaway bound, and its reset
+    stores the time and the values then. It runs after the model's reset, so the state
+    it sees is the one the next step starts from. The bounds are variables, not
+    literals, so compiled code is reused across runs.
+    """
+    names = list(model.state)
+    bounds = runaway_bounds(model, overrides)
+    lines, dims = [], {}
+    for k, name in enumerate(names):
+        dim = group.variables[name].dim
+        unit = "1" if dim.is_dimensionless else repr(brian2.get_unit(dim))
+        dims[name] = dim
+        lines += [f"lifbridge_x{k} : {unit} (linked)", f"lifbridge_bound{k} : {unit} (shared, constant)",
+                  f"lifbridge_value{k} : {unit}"]
+    lines += ["lifbridge_found : boolean", "lifbridge_t : second"]
+    condition = " or ".join(f"not (abs(lifbridge_x{k}) <= lifbridge_bound{k})" for k in range(len(names)))
+    reset = "\n".join(["lifbridge_found = True", "lifbridge_t = t"]
+                      + [f"lifbridge_value{k} = lifbridge_x{k}" for k in range(len(names))])
+    watch = brian2.NeuronGroup(len(group), "\n".join(lines), threshold=f"({condition}) and not lifbridge_found",
+                               reset=reset, name="lifbridge_divergence_watch")
+    for k, name in enumerate(names):
+        setattr(watch, f"lifbridge_x{k}", brian2.linked_var(group, name))
+        bound_si = bounds[name] * model.state[name].unit.scale
+        setattr(watch, f"lifbridge_bound{k}", brian2.Quantity(bound_si, dim=dims[name]))
+    watch.thresholder["spike"].when = "after_resets"
+    watch.resetter["spike"].when = "after_resets"
+    watch.resetter["spike"].order = 1
+    for attribute, value in (("lifbridge_names", names), ("lifbridge_bounds", bounds)):
+        watch.add_attribute(attribute)
+        setattr(watch, attribute, value)
+    return watch
+
+
+def _divergence_found(brian2, model, watch, dt_ms):
+    """The :class:`lifbridge.divergence.Divergence` the watch group found, or None."""
+    found = np.flatnonzero(np.asarray(watch.lifbridge_found[:], dtype=bool))
+    if not len(found):
+        return None
+    times = np.asarray(watch.lifbridge_t[:] / brian2.ms)
+    columns = {name: np.asarray(getattr(watch, f"lifbridge_value{k}")[:], dtype=float) / model.state[name].unit.scale
+               for k, name in enumerate(watch.lifbridge_names)}
+    events = []
+    for i in found:
+        values = {name: float(column[i]) for name, column in columns.items()}
+        bad = next((n for n, v in values.items() if not np.isfinite(v)), None)
+        if bad is None:
+            bad = next(n for n, v in values.items() if abs(v) > watch.lifbridge_bounds[n])
+        bound = watch.lifbridge_bounds[bad]
+        # the state seen on the step that starts at t belongs to t + dt (as for spikes)
+        events.append(Event(int(i), float(times[i]) + dt_ms, bad, values[bad], model.state[bad].unit.name,
+                            None if not np.isfinite(bound) else float(bound)))
+    return merge("brian2", events)
