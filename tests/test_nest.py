@@ -752,11 +752,14 @@ def test_builtin_equivalents_translate_recorded_state_with_its_sign(module, name
 
 def test_nest_build_reports_a_missing_compiler(tmp_path):
     """`lifbridge nest-build` with no compiler on PATH: one message naming the Debian
-    packages, exit status 2, no traceback (nothing is cached in the empty cache)."""
+    packages, the CLI's exit status for a backend that cannot run, no traceback (nothing
+    is cached in the empty cache)."""
+    from lifbridge.cli import EXIT_FAILURE
+
     env = dict(os.environ, PATH=str(tmp_path), LIFBRIDGE_CACHE=str(tmp_path / "cache"))
     result = subprocess.run([sys.executable, "-m", "lifbridge", "nest-build", "lif"], capture_output=True,
                             text=True, env=env, cwd=ROOT, timeout=120)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == EXIT_FAILURE, result.stderr
     assert "apt-get install g++" in result.stderr
     assert "cmake" in result.stderr and "make" in result.stderr
     assert "Traceback" not in result.stderr
