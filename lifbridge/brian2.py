@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import expr as ex
+from .errors import ParameterError, UnitError
 from .model import Model
-from .overrides import resolve
+from .overrides import convert, resolve
 from .units import (AMP, DIMENSIONLESS, FARAD, HERTZ, METRE, OHM, SECOND, SIEMENS, UNIT_SYMBOLS, VOLT, WATT,
-                    Unit)
+                    Unit, parse_quantity)
 
 # Brian2 spells some unit symbols differently from lifbridge.
 _BRIAN2_UNIT_NAMES = {"GOhm": "Gohm", "MOhm": "Mohm", "kOhm": "kohm", "Ohm": "ohm", "pS": "psiemens",
@@ -118,7 +119,12 @@ def _all_names(model):
 
 @dataclass
 class Brian2Code:
-    """Everything ``NeuronGroup`` needs; ``namespace`` holds Brian2 quantities."""
+    """Everything ``NeuronGroup`` needs; ``namespace`` holds Brian2 quantities.
+
+    ``exact`` lists the state variables updated exactly every step (see
+    :func:`linear_subsystem`); ``exact_code`` is the ``run_regularly`` code that does
+    it, as (code, when) pairs, which :meth:`attach` adds to a group.
+    """
 
     model: str
     equations: str
@@ -129,6 +135,8 @@ class Brian2Code:
     namespace: dict = field(default_factory=dict)
     per_neuron: tuple = ()
     input_expressions: dict = field(default_factory=dict)
+    exact: tuple = ()
+    exact_code: tuple = ()
 
     def kwargs(self):
         """Keyword arguments for ``brian2.NeuronGroup(N, **code.kwargs())``."""
@@ -143,25 +151,145 @@ class Brian2Code:
             kwargs["refractory"] = self.refractory
         return kwargs
 
+    def attach(self, group):
+        """Add the exact updates of the linear state variables to ``group`` (a NeuronGroup made from
+        :meth:`kwargs`); returns the ``run_regularly`` objects (already part of the group)."""
+        return [group.run_regularly(code, when=when, name=f"{group.name}_exact_{when}")
+                for code, when in self.exact_code]
+
 
 def integration_method(model: Model) -> str:
     """The Brian2 integration method for the model: the model's hint, else rk4."""
     return model.hints.get("brian2_method", "rk4")
 
 
-def to_brian2(model: Model, per_neuron=("I_e",), inputs=None) -> Brian2Code:
+# ---------------------------------------------------------------------------- exact linear part
+def _expand_aliases(expr, model):
+    """``expr`` with every alias replaced by its definition (aliases are acyclic)."""
+    mapping = {name: alias.expr for name, alias in model.aliases.items()}
+    for _ in range(len(mapping) + 1):
+        if not (ex.symbols(expr) & set(mapping)):
+            return expr
+        expr = ex.substitute(expr, mapping)
+    return expr
+
+
+def _degree(node, variables):
+    """0 if ``node`` does not depend on ``variables``, 1 if it is affine in them, None otherwise."""
+    if isinstance(node, (ex.Num, ex.UnitLit)):
+        return 0
+    if isinstance(node, ex.Sym):
+        return 1 if node.name in variables else 0
+    if isinstance(node, ex.Neg):
+        return _degree(node.operand, variables)
+    if isinstance(node, ex.BinOp):
+        left, right = _degree(node.left, variables), _degree(node.right, variables)
+        if left is None or right is None:
+            return None
+        if node.op in ("+", "-"):
+            return max(left, right)
+        if node.op == "*":
+            return left + right if left + right <= 1 else None
+        if node.op == "/":
+            return left if right == 0 else None
+        return 0 if left == right == 0 else None
+    if isinstance(node, ex.Call):
+        return 0 if all(_degree(a, variables) == 0 for a in node.args) else None
+    return 0 if not (ex.symbols(node) & set(variables)) else None
+
+
+def linear_subsystem(model: Model) -> tuple:
+    """State variables that form a linear system with constant coefficients.
+
+    These are the largest set of state variables whose right-hand sides (named
+    expressions expanded) depend only on variables of the set and on parameters, and
+    are affine in the variables of the set; refractory-clamped variables are left out.
+    In the bundled models these are the synaptic currents and conductances (and the
+    adaptation variable of ``adaptive_lif``). Found from the expression trees, not by name.
+    """
+    clamp = set(model.refractory.clamp) if model.refractory else set()
+    rhs = {x: _expand_aliases(model.equations[x], model) for x in model.state}
+    allowed = set(model.state) | set(model.parameters)
+    chosen = {x for x in model.state if x not in clamp and ex.symbols(rhs[x]) <= allowed}
+    changed = True
+    while changed:
+        changed = False
+        for x in sorted(chosen):
+            if (ex.symbols(rhs[x]) & set(model.state)) - chosen or _degree(rhs[x], chosen) is None:
+                chosen.discard(x)
+                changed = True
+    return tuple(x for x in model.state if x in chosen)
+
+
+def _next_name(model, x):
+    taken = _all_names(model) | set(model.parameters)
+    name = f"lifbridge_next_{x}"
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _exact_updates(model: Model, variables, printer):
+    """(code computing the next values, code assigning them) for ``variables``, from Brian2's exact solver."""
+    import brian2
+    from brian2.stateupdaters.exact import linear
+
+    lines = []
+    for x in variables:
+        rhs = printer.doprint(_expand_aliases(model.equations[x], model))
+        lines.append(f"d{x}/dt = {rhs} : {brian2_base_unit(model.state[x].unit.dim)}")
+    abstract = linear(brian2.Equations("\n".join(lines)), variables=None)
+    temporaries = {}
+    for line in str(abstract).splitlines():
+        target, _, value = line.partition(" = ")
+        if target.startswith("_") and target[1:] in variables:
+            temporaries[target[1:]] = value.strip()
+    if set(temporaries) != set(variables):
+        raise ValueError("Brian2's exact solver gave no update for " + ", ".join(sorted(set(variables) - set(temporaries))))
+    prepare = "\n".join(f"{_next_name(model, x)} = {temporaries[x]}" for x in variables)
+    assign = "\n".join(f"{x} = {_next_name(model, x)}" for x in variables)
+    return prepare, assign
+
+
+def _refractory_condition(period_text: str) -> str:
+    # Refractory while no more than steps(t_ref) steps have passed since the step of the
+    # spike: the clamp is released at the grid point t_spike + t_ref (spike times as
+    # lifbridge reports them, one step after Brian2's stamp), as in NEST's models, which
+    # count steps(t_ref) clamped steps after the step of the spike.
+    return f"timestep(t - lastspike, dt) <= timestep({period_text}, dt)"
+
+
+def on_spike_parameters(model: Model) -> tuple:
+    """Parameters that spike-input statements use (also through named expressions): they
+    are per-neuron variables of the group, so that ``Synapses`` reach them as ``<name>_post``."""
+    used = set()
+    for port in model.spike_inputs.values():
+        for statement in port.on_spike:
+            used |= ex.symbols(_expand_aliases(statement.value, model))
+    return tuple(p for p in model.parameters if p in used)
+
+
+def to_brian2(model: Model, per_neuron=("I_e",), inputs=None, method=None) -> Brian2Code:
     """Translate ``model`` for Brian2.
 
     ``per_neuron``: parameters that become per-neuron variables (settable on the group)
-    instead of namespace constants. ``inputs``: continuous input name -> Brian2
-    expression replacing the default settable per-neuron variable.
+    instead of namespace constants; parameters that spike inputs use are always
+    per-neuron. ``inputs``: continuous input name -> Brian2 expression replacing the
+    default settable per-neuron variable. ``method``: the integration method (default
+    the model's hint). Unless it is ``exact``, the state variables of
+    :func:`linear_subsystem` are also updated exactly at every step: the integrator
+    moves them through the step as usual (so the membrane sees them change within the
+    step), then their values are replaced by the exact solution, computed before the
+    integration from the values at the start of the step.
     """
     inputs = dict(inputs or {})
     unknown = set(inputs) - set(model.continuous_inputs)
     if unknown:
         raise ValueError(f"model {model.name!r} has no continuous input {sorted(unknown)[0]!r}; "
                          f"inputs: {', '.join(model.continuous_inputs) or 'none'}")
-    per_neuron = tuple(p for p in per_neuron if p in model.parameters)
+    per_neuron = tuple(dict.fromkeys(p for p in tuple(per_neuron) + on_spike_parameters(model)
+                                     if p in model.parameters))
+    method = method or integration_method(model)
     printer = Brian2Printer(model)
     clamp = set(model.refractory.clamp) if model.refractory else set()
     lines = []
@@ -180,12 +308,24 @@ def to_brian2(model: Model, per_neuron=("I_e",), inputs=None) -> Brian2Code:
             lines.append(f"{name} : {unit}")
     for name in per_neuron:
         lines.append(f"{name} : {brian2_base_unit(model.parameters[name].unit.dim)} (constant)")
+    exact, exact_code = (), ()
+    if method != "exact":
+        exact = linear_subsystem(model)
+        if exact:
+            try:
+                prepare, assign = _exact_updates(model, exact, printer)
+            except Exception:  # Brian2 could not solve it: leave the integrator alone
+                exact = ()
+            else:
+                for x in exact:
+                    lines.append(f"{_next_name(model, x)} : {brian2_base_unit(model.state[x].unit.dim)}")
+                exact_code = ((prepare, "before_groups"), (assign, "after_groups"))
     namespace = {name: quantity(p.value, p.unit) for name, p in model.parameters.items() if name not in per_neuron}
     threshold = printer.doprint(model.spike.condition) if model.spike else None
     reset = "\n".join(f"{a.target} {a.op} {printer.doprint(a.value)}" for a in model.spike.reset) if model.spike else None
-    refractory = printer.doprint(model.refractory.period) if model.refractory else False
+    refractory = _refractory_condition(printer.doprint(model.refractory.period)) if model.refractory else False
     return Brian2Code(model.name, "\n".join(lines), threshold, reset or None, refractory,
-                      integration_method(model), namespace, per_neuron, inputs)
+                      method, namespace, per_neuron, inputs, exact, exact_code)
 
 
 def quantity(value, unit: Unit):
@@ -216,15 +356,14 @@ def neuron_group(model: Model, N: int, *, inputs=None, per_neuron=("I_e",), meth
 
     resolved = resolve(model, overrides, n=N, where=f"neuron_group({model.name}): ")
     per_neuron = list(per_neuron) + [k for k in resolved.per_neuron if k in model.parameters]
-    code = to_brian2(resolved.model, per_neuron=per_neuron, inputs=inputs)
-    if method:
-        code.method = method
+    code = to_brian2(resolved.model, per_neuron=per_neuron, inputs=inputs, method=method)
     kwargs = code.kwargs()
     if dt is not None:
         kwargs["dt"] = dt
     if name:
         kwargs["name"] = name
     group = brian2.NeuronGroup(N, **kwargs)
+    code.attach(group)
     values = resolved.parameter_values()
     for key in code.per_neuron:
         setattr(group, key, quantity(values[key], model.parameters[key].unit))
@@ -233,20 +372,189 @@ def neuron_group(model: Model, N: int, *, inputs=None, per_neuron=("I_e",), meth
     return group
 
 
-def on_pre(model: Model, port: str, weight: str = "w") -> str:
-    """The ``Synapses`` ``on_pre`` statement that delivers a spike to ``port`` (weight variable ``weight``).
+#: The default name of the weight variable of a ``Synapses`` object. Model files cannot
+#: declare a variable called ``weight`` (it is reserved), so it never clashes.
+WEIGHT = "weight"
+_BRIAN2_GROUP_NAMES = {"t", "dt", "i", "j", "N", "lastspike", "not_refractory", "xi", "delay", "lastupdate",
+                       "N_incoming", "N_outgoing"}
 
-    The weight is the magnitude (``w >= 0``) in the port's unit; names of the
-    target neuron get the ``_post`` suffix.
+
+def _check_weight_name(model: Model, weight: str, where: str):
+    if not isinstance(weight, str) or not weight.isidentifier() or weight.startswith("_") \
+            or weight.endswith(("_pre", "_post")):
+        raise ParameterError(f"{where}: weight name {weight!r} is not a Brian2 variable name; "
+                             f"use a plain name such as {WEIGHT!r}")
+    taken = _all_names(model) | set(model.parameters) | _BRIAN2_GROUP_NAMES
+    if weight in taken or weight.startswith("lifbridge_"):
+        raise ParameterError(f"{where}: weight name {weight!r} is also a name of the {model.name} neurons; "
+                             f"choose another, e.g. the default {WEIGHT!r}")
+
+
+def _targets(model: Model, port, where):
+    """[(port, part)] for a spike input (part None: the weight as given) or, for port None or
+    "spikes", NEST's receptor 0: the positive part to the excitatory port, the negative part to
+    the inhibitory port."""
+    spike_inputs = model.spike_inputs
+    if port in (None, "spikes") and "spikes" not in spike_inputs:
+        exc = [p for p in spike_inputs.values() if p.sign == "excitatory"]
+        inh = [p for p in spike_inputs.values() if p.sign == "inhibitory"]
+        if len(exc) != 1 or len(inh) != 1:
+            raise ValueError(f"{where}: model {model.name!r} has no single excitatory and inhibitory spike input "
+                             f"to route weights by their sign; name the port: {', '.join(spike_inputs) or 'none'}")
+        if exc[0].unit.dim != inh[0].unit.dim:
+            raise ValueError(f"{where}: {exc[0].name} and {inh[0].name} take weights in different units; name the port")
+        return [(exc[0], "positive"), (inh[0], "negative")]
+    if port not in spike_inputs:
+        raise ValueError(f"{where}: model {model.name!r} has no spike input {port!r}; spike inputs: "
+                         f"{', '.join(spike_inputs) or 'none'} (or port=None to route weights by sign, as NEST does)")
+    return [(spike_inputs[port], None)]
+
+
+def on_pre(model: Model, port: str | None = None, weight: str = WEIGHT) -> str:
+    """The ``Synapses`` ``on_pre`` code that delivers a spike of weight ``weight`` to the neurons.
+
+    Weights follow NEST's sign convention: a weight onto an excitatory port is >= 0, a
+    weight onto an inhibitory port is <= 0 (``-90*pA`` inhibits with a 90 pA jump, as
+    NEST's ``iaf_psc_exp`` and Brian2's CUBA example have it). With ``port=None`` (or
+    ``"spikes"``) the weight is routed by its sign, as NEST routes receptor 0: a
+    positive weight goes to the excitatory port, a negative one to the inhibitory port.
+    :func:`synapses` builds the ``Synapses`` object and checks the weights' sign.
+
+    The code names only the synapse's ``weight`` and the target neuron's own variables
+    (``<name>_post``): parameters that a spike uses are per-neuron variables of every
+    group :func:`neuron_group` makes, so nothing resolves to a script's names.
     """
-    if port not in model.spike_inputs:
-        raise ValueError(f"model {model.name!r} has no spike input {port!r}; spike inputs: "
-                         f"{', '.join(model.spike_inputs) or 'none'}")
-    rename = {n: f"{n}_post" for n in model.state}
-    rename["weight"] = weight
-    printer = Brian2Printer(model, rename=rename)
-    printer.dims["weight"] = model.inputs[port].unit.dim
-    return "\n".join(f"{a.target}_post {a.op} {printer.doprint(a.value)}" for a in model.inputs[port].on_spike)
+    where = f"on_pre({model.name}, {port!r})"
+    _check_weight_name(model, weight, where)
+    rename = {n: f"{n}_post" for n in _all_names(model) | set(model.parameters) if n != "t"}
+    lines = []
+    for target, part in _targets(model, port, where):
+        unit = brian2_base_unit(target.unit.dim)
+        zero, inf = ("0", "inf") if unit == "1" else (f"0*{unit}", f"inf*{unit}")
+        if part == "positive":
+            value = f"clip({weight}, {zero}, {inf})"
+        elif part == "negative":
+            value = f"(-clip({weight}, -{inf}, {zero}))"
+        else:
+            value = weight if target.sign == "excitatory" else f"(-{weight})"
+        printer = Brian2Printer(model, rename=dict(rename, weight=value))
+        printer.dims["weight"] = target.unit.dim
+        lines += [f"{a.target}_post {a.op} {printer.doprint(a.value)}" for a in target.on_spike]
+    return "\n".join(lines)
+
+
+def _port_unit(model, port, where):
+    return _targets(model, port, where)[0][0].unit
+
+
+def _check_sign(model, port, values, unit, where):
+    """ParameterError if a weight (in ``unit``) has the wrong sign for ``port``."""
+    targets = _targets(model, port, where)
+    if len(targets) != 1:
+        return
+    target = targets[0][0]
+    values = np.atleast_1d(np.asarray(values, dtype=float))
+    bad = np.flatnonzero(values < 0) if target.sign == "excitatory" else np.flatnonzero(values > 0)
+    if bad.size == 0:
+        return
+    k = int(bad[0])
+    which = f" (synapse {k} of {values.size})" if values.size > 1 else ""
+    shown = f"{values[k]:g} {unit.name}"
+    if target.sign == "excitatory":
+        raise ParameterError(f"{where}: weight {shown}{which} is negative, but {target.name} is excitatory and "
+                             f"takes weights >= 0; connect negative weights to the inhibitory port, or use "
+                             f"port=None to route by sign as NEST does")
+    raise ParameterError(f"{where}: weight {shown}{which} is positive, but {target.name} takes NEST's sign "
+                         f"convention, weights <= 0 for inhibition; give {-values[k]:g} {unit.name}")
+
+
+def synapses(source, target, model: Model, port: str | None = None, *, weight=None, connect=None,
+             weight_name: str = WEIGHT, **kwargs):
+    """A ``brian2.Synapses`` from ``source`` to ``target`` (a group of ``model`` neurons) onto ``port``.
+
+    ``weight``: NEST's signed weight in the port's unit (inhibitory ports take
+    negative weights, see :func:`on_pre`): a Brian2 quantity, a string with a unit
+    (``"-90pA"``), a number in the port's unit, or one value per synapse. It is set
+    after connecting, so it needs ``connect``: a dict of ``Synapses.connect`` arguments
+    (``dict(i=pre, j=post)``, ``dict(p=0.02)``), a condition string or ``True``
+    (all to all). Its dimension and sign are checked here: a wrong one is a one-line
+    ParameterError. Any other Brian2 expression string (``"-rand()*90*pA"``) is set as
+    given and checked after it is set (runtime mode). Other keyword arguments go to
+    ``Synapses`` (``delay``, ``name``, ``method``, ``namespace`` ...).
+
+    Weights set later on ``S.weight`` are not checked: that is the caller's
+    responsibility; :func:`check_weights` checks them (runtime mode, or after the run
+    in ``cpp_standalone``)::
+
+        S = synapses(P, group, lif, "inh_spikes", weight=-90*pA, connect=dict(p=0.02))
+    """
+    import brian2
+
+    where = f"synapses onto {model.name}" + (f".{port}" if port else "")
+    for key in ("model", "on_pre", "on_post"):
+        if key in kwargs:
+            raise ParameterError(f"{where}: {key}= is set by lifbridge; build brian2.Synapses yourself with "
+                                 f"on_pre=lifbridge.brian2.on_pre(model, port) to add your own")
+    _check_weight_name(model, weight_name, where)
+    unit = _port_unit(model, port, where)
+    values = None
+    if weight is not None:
+        if connect is None:
+            raise ParameterError(f"{where}: weight= needs connect= (e.g. connect=dict(i=pre, j=post)); or set "
+                                 f"S.{weight_name} after S.connect(...) and call check_weights(S, model, port)")
+        values = weight
+        if not (isinstance(weight, str) and _is_brian2_expression(weight, unit)):
+            values = convert(weight, unit, weight_name)
+            _check_sign(model, port, values, unit, where)
+    S = brian2.Synapses(source, target, model=f"{weight_name} : {brian2_base_unit(unit.dim)}",
+                        on_pre=on_pre(model, port, weight_name), **kwargs)
+    if connect is not None:
+        if isinstance(connect, dict):
+            S.connect(**connect)
+        elif connect is True:
+            S.connect()
+        elif isinstance(connect, str):
+            S.connect(condition=connect)
+        else:
+            raise ParameterError(f"{where}: connect= takes a dict of Synapses.connect arguments, a condition "
+                                 f"string or True, not {type(connect).__name__}")
+    if values is not None:
+        if isinstance(values, str):
+            setattr(S, weight_name, values)
+            if brian2.get_device().__class__.__name__ == "RuntimeDevice":
+                check_weights(S, model, port, weight_name)
+        else:
+            setattr(S, weight_name, quantity(values, unit))
+    return S
+
+
+def _is_brian2_expression(text, unit):
+    """True if ``text`` is not a plain number with a unit (it is then a Brian2 expression)."""
+    try:
+        parse_quantity(text, default_unit=unit)
+    except UnitError:
+        return True
+    return False
+
+
+def check_weights(S, model: Model, port: str | None = None, weight_name: str = WEIGHT):
+    """Check the dimension and sign of every weight of ``S`` (a Synapses onto ``model`` neurons)
+    for ``port``; raises ParameterError (one line) at the first wrong one.
+
+    Reads the values, so in ``cpp_standalone`` it works only after the run."""
+    from brian2.units.fundamentalunits import get_dimensions
+
+    where = f"check_weights({model.name}" + (f", {port!r})" if port else ")")
+    unit = _port_unit(model, port, where)
+    try:
+        values = getattr(S, weight_name)[:]
+    except NotImplementedError:
+        raise ParameterError(f"{where}: the weights of a cpp_standalone network are known only after the run; "
+                             f"call check_weights after run()") from None
+    if get_dimensions(values) != _brian2_dimension(unit.dim):
+        raise ParameterError(f"{where}: {weight_name} has the dimension of {get_dimensions(values)}, "
+                             f"{port or 'the spike inputs'} takes {unit.name}")
+    _check_sign(model, port, np.asarray(values) / unit.scale, unit, where)
 
 
 def generate_script(model: Model) -> str:
@@ -316,10 +624,14 @@ def generate_script(model: Model) -> str:
         else:
             value = repr(Brian2Printer(model).doprint(var.initial))
         lines.append(f"    group.{sname} = {value}")
+    if code.exact_code:
+        lines.append(f"    # exact update of {', '.join(code.exact)} at every step (linear, constant coefficients)")
+        for text, when in code.exact_code:
+            lines.append(f"    group.run_regularly({text!r}, when={when!r})")
     for iname, port in model.continuous_inputs.items():
         lines.append(f"    # group.{iname}: continuous input ({comment_text(port.unit.name)}), 0 unless set")
     for port in model.spike_inputs:
-        lines.append(f"    # spikes into {port}: Synapses(source, group, 'w : {brian2_base_unit(model.inputs[port].unit.dim)}', "
+        lines.append(f"    # spikes into {port}: Synapses(source, group, '{WEIGHT} : {brian2_base_unit(model.inputs[port].unit.dim)}', "
                      f"on_pre={comment_text(repr(on_pre(model, port)))})")
     lines += ["    return group", ""]
     return "\n".join(lines)

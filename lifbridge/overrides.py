@@ -225,7 +225,7 @@ def aliases(model: Model) -> dict:
             if ours.endswith(our_end):
                 candidates.append((ours[: -len(our_end)] + nest_end, ours))
     for nest, ours in candidates:
-        if ours not in names or nest in names or nest in model.inputs:
+        if ours not in names or nest in names or nest in model.inputs or nest in _sign_flipped(model):
             continue
         if nest in table and table[nest] != ours:
             clashes.add(nest)
@@ -233,6 +233,16 @@ def aliases(model: Model) -> dict:
     for nest in clashes:
         del table[nest]
     return table
+
+
+def _sign_flipped(model: Model) -> dict:
+    """NEST spelling -> our name, for inhibitory synaptic currents: NEST's models may keep them
+    negative where lifbridge's hold the magnitude, so those spellings are refused, never mapped."""
+    flipped = {}
+    for ours, var in model.state.items():
+        if ours.endswith("_inh") and var.unit.dim in (AMP, AMP / SECOND):
+            flipped[ours[: -len("_inh")] + "_in"] = ours
+    return flipped
 
 
 def canonical_name(model: Model, name: str, where: str = "") -> str:
@@ -245,6 +255,10 @@ def canonical_name(model: Model, name: str, where: str = "") -> str:
     table = aliases(model)
     if name in table:
         return table[name]
+    flipped = _sign_flipped(model)
+    if name in flipped:
+        raise ParameterError(f"{where}{name} is NEST's spelling of an inhibitory current that NEST may keep negative; "
+                             f"here {flipped[name]} holds its magnitude (>= 0): give {flipped[name]} instead")
     known = list(model.parameters) + list(model.state)
     shown = name if isinstance(name, str) else repr(name)
     if isinstance(name, str) and name in model.inputs:
