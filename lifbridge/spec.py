@@ -144,7 +144,7 @@ def load_file(path) -> Model:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         message = str(error)
-        match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)\Z", message)
         if match:
             problem = message[:match.start()]
             problem = problem[:1].lower() + problem[1:]
