@@ -208,7 +208,8 @@ def _digits(value: int) -> str:
 def _did_you_mean(word, choices):
     if not isinstance(word, str) or len(word) > 100:
         return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    same = [c for c in choices if isinstance(c, str) and c.lower() == word.lower()]
+    close = same or difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -228,3 +228,135 @@ def test_with_parameters_rejects_bad_values(lif):
     with pytest.raises(lifbridge.ParameterError, match="C_m"):
         lif.with_parameters(C_m="fast")
     assert lif.with_parameters(C_m="0.5nF").parameters["C_m"].value == 500.0
+
+
+# ---------------------------------------------------------------------------- [hints]
+def with_hint(**hints):
+    data = lif_data()
+    data["hints"].update(hints)
+    return data
+
+
+@pytest.mark.parametrize("hints, phrase", [
+    ({"brian2_method": "exakt"}, "did you mean 'exact'"),
+    ({"brian2_method": 4}, "use one of: exact, linear, exponential_euler, rk4"),
+    ({"brian2_method": "gsl"}, "is not allowed"),
+    ({"nestml_solver": "rk4"}, "use one of: rk45, forward-Euler"),
+    ({"analytic": "LIF"}, "did you mean 'lif'"),
+    ({"analytic": "pif"}, "the closed form 'pif' does not describe this model"),
+    ({"analytic": "eif"}, "reads the parameters g_L, Delta_T, V_peak, which the model does not have"),
+    ({"analytic": "adaptive_lif"}, "g_a, E_K, tau_a, b"),
+    ({"nest_builtin": "iaf psc"}, "must be the name of a NEST model"),
+    ({"nest_builtin": ["iaf_psc_exp"]}, "must be the name of a NEST model"),
+    ({"fi_current_range_pA": "0:2000"}, "must be two finite numbers [lo, hi] in pA with lo < hi"),
+    ({"fi_current_range_pA": [2000.0, 0.0]}, "lo < hi"),
+    ({"fi_current_range_pA": [0.0, float("inf")]}, "finite"),
+    ({"fi_current_range_pA": [0.0, 10 ** 400]}, "an integer of 401 digits"),
+    ({"fi_current_range_pA": [0.0]}, "two finite numbers"),
+    ({"validation_dt_ms": 0.0}, "must be a positive finite number (in ms)"),
+    ({"validation_dt_ms": "0.1"}, "must be a positive finite number"),
+    ({"reference_max_step_ms": float("nan")}, "must be a positive finite number"),
+    ({"reference_rtol": 1.5}, "between 0 and 1"),
+    ({"reference_rtol": 0}, "between 0 and 1"),
+    ({"spike_variable": "V_n"}, "is not a state variable (did you mean 'V_m'?)"),
+    ({"notes": 5}, "must be a string"),
+    ({"notes": "a\x0bb"}, "control character"),
+])
+def test_hints_are_checked(hints, phrase):
+    [key] = hints
+    with pytest.raises(SpecError) as info:
+        spec.build_model(with_hint(**hints), "mine.toml")
+    assert info.value.field == f"[hints].{key}", str(info.value)
+    assert phrase in info.value.problem, str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_valid_hints_are_kept():
+    model = spec.build_model(with_hint(fi_current_range_pA=[0, 2000], validation_dt_ms=0.05, reference_rtol=1e-9,
+                                       spike_variable="V_m", nestml_solver="rk45"), "mine.toml")
+    assert model.hints["fi_current_range_pA"] == [0.0, 2000.0]
+    assert model.hints["validation_dt_ms"] == 0.05 and model.hints["spike_variable"] == "V_m"
+
+
+def test_analytic_hint_of_every_bundled_model_fits():
+    for name in lifbridge.bundled_models():
+        model = lifbridge.load(name)
+        kind = model.hints.get("analytic")
+        assert kind is None or kind in spec.ANALYTIC_FORMS
+
+
+def test_analytic_lif_for_a_conductance_model_uses_C_m_over_g_L():
+    data = tomllib_load("lif_cond")
+    data["hints"]["analytic"] = "lif"
+    assert spec.build_model(data, "x.toml").hints["analytic"] == "lif"
+    data["parameters"]["g_L"]["value"] *= 2     # still a LIF, with tau_m = C_m/g_L
+    spec.build_model(data, "x.toml")
+
+
+def test_analytic_hint_must_match_the_membrane_equation():
+    data = tomllib_load("adex")
+    data["hints"]["analytic"] = "lif"           # the exponential term is not in the LIF's closed form
+    with pytest.raises(SpecError, match="does not describe this model") as info:
+        spec.build_model(data, "adex.toml")
+    assert info.value.field == "[hints].analytic"
+    data["hints"]["analytic"] = "eif"
+    spec.build_model(data, "adex.toml")
+
+
+def tomllib_load(name):
+    import tomllib
+
+    return tomllib.loads((ROOT / "models" / f"{name}.toml").read_text())
+
+
+@pytest.mark.parametrize("field, value, phrase", [
+    ("description", 5, "must be a non-empty string"),
+    ("description", "x" * 3000, "at most 2000"),
+    ("description", "a\rb", "control character '\\r'"),
+    ("reference", "a\u2028b", "control character '\\u2028'"),
+])
+def test_free_text_rules(field, value, phrase):
+    data = lif_data()
+    data["model"][field] = value
+    with pytest.raises(SpecError) as info:
+        spec.build_model(data, "mine.toml")
+    assert info.value.field == f"[model].{field}" and phrase in info.value.problem, str(info.value)
+
+
+def test_line_breaks_in_free_text_read_as_spaces():
+    data = lif_data()
+    data["model"]["description"] = "Leaky\n  integrate-and-fire\r\nneuron"
+    data["parameters"]["C_m"]["description"] = "membrane\ncapacitance"
+    model = spec.build_model(data, "mine.toml")
+    assert model.description == "Leaky integrate-and-fire neuron"
+    assert model.parameters["C_m"].description == "membrane capacitance"
+
+
+@pytest.mark.parametrize("table, limit", [("parameters", spec.MAX_PARAMETERS), ("state", spec.MAX_STATE),
+                                          ("expressions", spec.MAX_EXPRESSIONS), ("inputs", spec.MAX_INPUTS),
+                                          ("presets", spec.MAX_PRESETS)])
+def test_table_size_limits(table, limit):
+    data = lif_data()
+    data[table] = {f"x{i}": {} for i in range(limit + 1)}
+    with pytest.raises(SpecError) as info:
+        spec.build_model(data, "mine.toml")
+    assert info.value.field == f"[{table}]" and f"at most {limit}" in info.value.problem
+
+
+def test_too_many_constraints_and_statements():
+    data = lif_data()
+    data["constraints"] = [{"check": "V_reset < V_th"}] * (spec.MAX_CONSTRAINTS + 1)
+    with pytest.raises(SpecError, match=f"at most {spec.MAX_CONSTRAINTS}"):
+        spec.build_model(data, "mine.toml")
+    data = lif_data()
+    data["spike"]["reset"] = ["V_m = V_reset"] * (spec.MAX_STATEMENTS + 1)
+    with pytest.raises(SpecError, match=f"at most {spec.MAX_STATEMENTS}") as info:
+        spec.build_model(data, "mine.toml")
+    assert info.value.field == "[spike].reset"
+
+
+def test_long_names_are_refused():
+    data = lif_data()
+    data["parameters"]["x" * (spec.MAX_NAME_CHARS + 1)] = {"value": 1.0, "unit": "mV"}
+    with pytest.raises(SpecError, match=f"at most {spec.MAX_NAME_CHARS}"):
+        spec.build_model(data, "mine.toml")
