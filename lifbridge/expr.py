@@ -114,8 +114,8 @@ _DESCRIBE_NODE = {
 
 def _quoted(text):
     """``text`` in quotes for a message, shortened if long (control characters escaped)."""
-    if len(text) > 60:
-        return repr(text[:60]) + "…"
+    if len(text) > 80:
+        return repr(text[:80]) + "…"
     return repr(text)
 
 
@@ -329,11 +329,11 @@ def dimension_of(expr, dims, units_text=None):
             return DIMENSIONLESS
         if isinstance(node, Sym):
             if node.name not in dims:
-                raise ExpressionError(f"undefined name {node.name!r} in '{to_text(expr)}'")
+                raise ExpressionError(f"undefined name {node.name!r} in {_quoted(to_text(expr))}")
             return dims[node.name]
         if isinstance(node, UnitLit):
             if node.name not in UNIT_SYMBOLS:
-                raise ExpressionError(f"unknown unit {node.name!r} in '{to_text(expr)}'")
+                raise ExpressionError(f"unknown unit {node.name!r} in {_quoted(to_text(expr))}")
             return UNIT_SYMBOLS[node.name][0]
         if isinstance(node, Neg):
             d = rec(node.operand)
@@ -347,7 +347,7 @@ def dimension_of(expr, dims, units_text=None):
                 if left != right:
                     verb = "add" if node.op == "+" else "subtract"
                     raise ExpressionError(f"cannot {verb} {show(node.left, left)} and {show(node.right, right)} "
-                                          f"in '{to_text(node)}'")
+                                          f"in {_quoted(to_text(node))}")
                 return left
             if node.op == "*":
                 return left * right
@@ -355,51 +355,51 @@ def dimension_of(expr, dims, units_text=None):
                 return left / right
             # power
             if right != DIMENSIONLESS:
-                raise ExpressionError(f"an exponent must be dimensionless, but '{to_text(node.right)}' is "
-                                      f"{show(node.right, right)}, in '{to_text(node)}'")
+                raise ExpressionError(f"an exponent must be dimensionless, but {_quoted(to_text(node.right))} is "
+                                      f"{show(node.right, right)}, in {_quoted(to_text(node))}")
             if left == DIMENSIONLESS:
                 return DIMENSIONLESS
             exponent = _constant_value(node.right)
             if exponent is None:
-                raise ExpressionError(f"a quantity with a unit ('{to_text(node.left)}' is {show(node.left, left)}) "
-                                      f"can only be raised to a constant power, in '{to_text(node)}'")
+                raise ExpressionError(f"a quantity with a unit ({_quoted(to_text(node.left))} is {show(node.left, left)}) "
+                                      f"can only be raised to a constant power, in {_quoted(to_text(node))}")
             if not math.isfinite(exponent) or abs(exponent) > 1000:
-                raise ExpressionError(f"the exponent in '{to_text(node)}' is too large")
+                raise ExpressionError(f"the exponent in {_quoted(to_text(node))} is too large")
             return left ** Fraction(exponent).limit_denominator(1000)
         if isinstance(node, Call):
             if node.func not in FUNCTIONS or len(node.args) != FUNCTIONS[node.func]:
-                raise ExpressionError(f"unknown function {node.func!r} in '{to_text(expr)}'")
+                raise ExpressionError(f"unknown function {node.func!r} in {_quoted(to_text(expr))}")
             args = [rec(a) for a in node.args]
             for a in args:
                 _require_number(a, node, f"call {node.func}() on")
             if node.func in _DIMENSIONLESS_ARGUMENT and args[0] != DIMENSIONLESS:
                 raise ExpressionError(f"the argument of {node.func}() must be dimensionless, but "
-                                      f"'{to_text(node.args[0])}' is {show(node.args[0], args[0])}; "
+                                      f"{_quoted(to_text(node.args[0]))} is {show(node.args[0], args[0])}; "
                                       f"divide it by a quantity of the same unit")
             if node.func == "sqrt":
                 return args[0] ** Fraction(1, 2)
             if node.func in ("min", "max") and args[0] != args[1]:
                 raise ExpressionError(f"{node.func}() needs two arguments with the same unit, but "
-                                      f"'{to_text(node.args[0])}' is {show(node.args[0], args[0])} and "
-                                      f"'{to_text(node.args[1])}' is {show(node.args[1], args[1])}")
+                                      f"{_quoted(to_text(node.args[0]))} is {show(node.args[0], args[0])} and "
+                                      f"{_quoted(to_text(node.args[1]))} is {show(node.args[1], args[1])}")
             return args[0]
         if isinstance(node, Compare):
             left, right = rec(node.left), rec(node.right)
             if left == BOOLEAN or right == BOOLEAN:
-                raise ExpressionError(f"cannot compare a condition in '{to_text(node)}'")
+                raise ExpressionError(f"cannot compare a condition in {_quoted(to_text(node))}")
             if left != right:
                 raise ExpressionError(f"cannot compare {show(node.left, left)} with {show(node.right, right)} "
-                                      f"in '{to_text(node)}'")
+                                      f"in {_quoted(to_text(node))}")
             return BOOLEAN
         if isinstance(node, BoolOp):
             for item in node.operands:
                 if rec(item) != BOOLEAN:
-                    raise ExpressionError(f"'{node.op}' needs conditions on both sides, but '{to_text(item)}' "
-                                          f"is not a comparison, in '{to_text(node)}'")
+                    raise ExpressionError(f"'{node.op}' needs conditions on both sides, but {_quoted(to_text(item))} "
+                                          f"is not a comparison, in {_quoted(to_text(node))}")
             return BOOLEAN
         if isinstance(node, Not):
             if rec(node.operand) != BOOLEAN:
-                raise ExpressionError(f"'not' needs a condition, in '{to_text(node)}'")
+                raise ExpressionError(f"'not' needs a condition, in {_quoted(to_text(node))}")
             return BOOLEAN
         raise ExpressionError(f"not an expression node: {type(node).__name__}")
 
@@ -468,7 +468,7 @@ def _paren(text):
 
 def _require_number(dim, node, action):
     if dim == BOOLEAN:
-        raise ExpressionError(f"cannot {action} a condition, in '{to_text(node)}'")
+        raise ExpressionError(f"cannot {action} a condition, in {_quoted(to_text(node))}")
 
 
 def _constant_value(node):

@@ -113,14 +113,21 @@ def load(name_or_path) -> Model:
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text or "/" in text:
         path = Path(text)
-        if not path.exists():
+        if not _exists(path):
             raise SpecError(text, "", "no such model file")
     else:
         path = models_dir() / f"{text}.toml"
-        if not path.exists():
-            raise LifbridgeError(f"unknown model {text!r}; bundled models: {', '.join(bundled_models())} "
+        if not (_NAME.fullmatch(text) and len(text) <= MAX_NAME_CHARS and _exists(path)):
+            raise LifbridgeError(f"unknown model {show(text)}; bundled models: {', '.join(bundled_models())} "
                                  f"(or give the path of a .toml model file)")
     return load_file(path)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):       # a name too long for the file system, a NUL byte
+        return False
 
 
 def load_file(path) -> Model:
@@ -128,10 +135,14 @@ def load_file(path) -> Model:
     path = Path(path)
     shown = _display_path(path)
     try:
+        if path.exists() and not path.is_file():
+            # a directory, or a pipe or device that could block or never end
+            raise SpecError(shown, "", "cannot read file: not a regular file")
         with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise SpecError(shown, "", f"cannot read file: {error.strerror or error}") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or one_line(error)[:100]
+        raise SpecError(shown, "", f"cannot read file: {reason}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise SpecError(shown, "", f"too large for a model file (more than {MAX_FILE_BYTES} bytes)")
     try:
@@ -359,10 +370,10 @@ class _Builder:
         if got != dim:
             shown = self.show_dimension(tree, got)
             if dim == ex.BOOLEAN:
-                self.fail(field, f"{what} must be a comparison such as 'V_m >= V_th', but '{ex.to_text(tree)}' "
+                self.fail(field, f"{what} must be a comparison such as 'V_m >= V_th', but {show(ex.to_text(tree))} "
                                  f"is {'a value in ' + shown if got != DIMENSIONLESS else 'a number'}")
             self.fail(field, f"{what} must be in {want_text or describe_dimension(dim)}, "
-                             f"but '{ex.to_text(tree)}' is {shown}")
+                             f"but {show(ex.to_text(tree))} is {shown}")
         return got
 
     # ------------------------------------------------------------------ sections
@@ -584,7 +595,7 @@ class _Builder:
                 except (LifbridgeError, TypeError, ValueError):
                     number = math.nan
                 if not math.isfinite(number):
-                    self.fail(field, f"'{ex.to_text(tree)}' is not a finite number with the default parameters")
+                    self.fail(field, f"{show(ex.to_text(tree))} is not a finite number with the default parameters")
             else:
                 tree = _number(initial)
                 if tree is None:
@@ -610,7 +621,7 @@ class _Builder:
                 shown = self.show_dimension(tree, got)
                 hint = " (divide by a time constant)" if got == unit.dim else ""
                 self.fail(field, f"d{name}/dt must have units of {unit.name} per time (e.g. {_per_ms(unit)}), "
-                                 f"but '{ex.to_text(tree)}' is {shown}{hint}")
+                                 f"but {show(ex.to_text(tree))} is {shown}{hint}")
             result[name] = tree
         for name in units:
             if name not in result:
@@ -696,14 +707,14 @@ class _Builder:
         got = self.dimension("[refractory].period", period)
         if got != SECOND:
             self.fail("[refractory].period", f"the refractory period must be a time (e.g. in ms), but "
-                                             f"'{ex.to_text(period)}' is {self.show_dimension(period, got)}")
+                                             f"{show(ex.to_text(period))} is {self.show_dimension(period, got)}")
         values_si = {n: p.value * p.unit.scale for n, p in parameters.items()}
         try:
             seconds = float(ex.evaluate(period, values_si))
         except (LifbridgeError, TypeError, ValueError):
             seconds = math.nan
         if not (seconds >= 0 and math.isfinite(seconds)):
-            self.fail("[refractory].period", f"'{ex.to_text(period)}' must be a finite time >= 0 with the "
+            self.fail("[refractory].period", f"{show(ex.to_text(period))} must be a finite time >= 0 with the "
                                              f"default parameters, got {seconds * 1e3:g} ms")
         clamp = table.get("clamp", [])
         if not isinstance(clamp, list) or not all(isinstance(c, str) and c in units for c in clamp):

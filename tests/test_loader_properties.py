@@ -405,3 +405,25 @@ def test_messages_quote_long_values_briefly():
         ex.parse_expression(text[:ex.MAX_LENGTH - 1] + "$", NAMES)
     assert len(str(info.value)) < 300
     assert math.isfinite(len(str(info.value)))
+
+
+@pytest.mark.parametrize("name", ["x" * 1000, "x" * 1000 + ".toml", "a\x00b", "a\x00b.toml", "lif\n", "lif ",
+                                  "../models/lif", "/nonexistent/lif.toml"])
+def test_odd_model_names_and_paths(name):
+    with pytest.raises(LifbridgeError) as info:
+        lifbridge.load(name)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and len(message) <= MAX_MESSAGE_CHARS, message
+    with pytest.raises(SpecError):
+        spec.load_file(name)
+
+
+def test_a_pipe_is_not_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match="not a regular file"):
+        lifbridge.load(fifo)
+    assert time.perf_counter() - start < TIME_LIMIT_S
