@@ -148,3 +148,236 @@ def test_generated_script_of_every_model_runs(tmp_path, name):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.strip().splitlines()[-1]) >= 2
+
+
+# ------------------------------------------------------------------------------ spike inputs
+# Weight magnitudes per port unit that move every bundled model visibly without a spike.
+TEST_WEIGHT = {"pA": 100.0, "nS": 5.0, "mV": 2.0}
+
+
+def _weight(model, port):
+    unit = model.inputs[port].unit
+    return TEST_WEIGHT[unit.name] * lb2.quantity(1.0, unit)
+
+
+def _spike_source():
+    return brian2.SpikeGeneratorGroup(1, [0], [5.0] * brian2.ms)
+
+
+@pytest.mark.parametrize("name", [m for m in lifbridge.bundled_models() if lifbridge.load(m).spike_inputs])
+def test_weights_take_nests_sign_on_every_model_and_port(name):
+    """Neuron 1 gets +w on the excitatory port, neuron 2 -w on the inhibitory port (NEST's
+    convention), neurons 3 and 4 the same weights routed by sign (port=None): inhibition
+    lowers V_m, and routing by sign is the same as naming the port."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    model = lifbridge.load(name)
+    w = _weight(model, "exc_spikes")
+    group = lb2.neuron_group(model, 5)
+    source = _spike_source()
+    synapses = [lb2.synapses(source, group, model, "exc_spikes", weight=w, connect=dict(i=0, j=1)),
+                lb2.synapses(source, group, model, "inh_spikes", weight=-w, connect=dict(i=0, j=2)),
+                lb2.synapses(source, group, model, None, weight=w, connect=dict(i=0, j=3)),
+                lb2.synapses(source, group, model, None, weight=-w, connect=dict(i=0, j=4))]
+    monitor = brian2.StateMonitor(group, "V_m", record=True)
+    brian2.Network(group, source, *synapses, monitor).run(25 * brian2.ms, namespace={})
+    v = np.asarray(monitor.V_m) * 1e3
+    after = np.asarray(monitor.t / brian2.ms) > 5.0
+    deviation_exc = (v[1] - v[0])[after]
+    deviation_inh = (v[2] - v[0])[after]
+    # the largest deviation from the neuron without input (later ones may overshoot)
+    assert deviation_exc[np.argmax(np.abs(deviation_exc))] > 0.05, name
+    assert deviation_inh[np.argmax(np.abs(deviation_inh))] < -0.05, name
+    assert np.array_equal(v[3], v[1]) and np.array_equal(v[4], v[2])
+    assert len(synapses[0]) == 1
+
+
+@pytest.mark.parametrize("name", ["lif", "izhikevich", "lif_cond", "hh"])
+def test_a_weight_of_the_wrong_sign_or_unit_is_an_error_at_creation(name):
+    brian2.start_scope()
+    model = lifbridge.load(name)
+    w = _weight(model, "exc_spikes")
+    group = lb2.neuron_group(model, 3)
+    source = _spike_source()
+    unit = model.inputs["inh_spikes"].unit.name
+    with pytest.raises(lifbridge.ParameterError) as error:
+        lb2.synapses(source, group, model, "inh_spikes", weight=w, connect=True)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"synapses onto {name}.inh_spikes: weight {TEST_WEIGHT[unit]:g} {unit} is positive")
+    assert f"give {-TEST_WEIGHT[unit]:g} {unit}" in message
+    with pytest.raises(lifbridge.ParameterError, match="is negative, but exc_spikes is excitatory"):
+        lb2.synapses(source, group, model, "exc_spikes", weight=-w, connect=True)
+    with pytest.raises(lifbridge.ParameterError, match=r"\(synapse 2 of 3\) is positive"):
+        lb2.synapses(source, group, model, "inh_spikes", weight=[-1, 0, 1] * w, connect=True)
+    with pytest.raises(lifbridge.ParameterError, match="weight: 1. s is a time"):
+        lb2.synapses(source, group, model, "inh_spikes", weight=1 * brian2.second, connect=True)
+    with pytest.raises(lifbridge.ParameterError, match="weight= needs connect="):
+        lb2.synapses(source, group, model, "inh_spikes", weight=-w)
+    # weights set later are checked on request; a Brian2 expression is checked once set
+    S = lb2.synapses(source, group, model, "inh_spikes", connect=True)
+    S.weight = w
+    with pytest.raises(lifbridge.ParameterError, match=f"check_weights\\({name}, 'inh_spikes'\\): weight .* is positive"):
+        lb2.check_weights(S, model, "inh_spikes")
+    S.weight = -w
+    lb2.check_weights(S, model, "inh_spikes")
+    with pytest.raises(lifbridge.ParameterError, match="is positive"):
+        lb2.synapses(source, group, model, "inh_spikes", weight=f"j*{TEST_WEIGHT[unit]}*{lb2.brian2_unit_symbol(unit)}",
+                     connect=True)
+
+
+def test_synapses_onto_adex_with_the_default_weight_name():
+    """adex has a state variable w: the default weight is 'weight', and 'w' is refused in one line."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    model = lifbridge.load("adex")
+    group = lb2.neuron_group(model, 1)
+    source = _spike_source()
+    S = brian2.Synapses(source, group, "weight : amp", on_pre=lb2.on_pre(model, "exc_spikes"))
+    S.connect()
+    S.weight = 100 * brian2.pA
+    S2 = lb2.synapses(source, group, model, "inh_spikes", weight=-50 * brian2.pA, connect=True)
+    monitor = brian2.StateMonitor(group, ["I_syn_exc", "I_syn_inh"], record=0)
+    brian2.run(6 * brian2.ms)
+    assert np.asarray(monitor.I_syn_exc[0]).max() == pytest.approx(100e-12)
+    assert np.asarray(monitor.I_syn_inh[0]).max() == pytest.approx(50e-12)
+    assert len(S2) == 1
+    with pytest.raises(lifbridge.ParameterError) as error:
+        lb2.on_pre(model, "exc_spikes", weight="w")
+    assert str(error.value) == ("on_pre(adex, 'exc_spikes'): weight name 'w' is also a name of the adex neurons; "
+                                "choose another, e.g. the default 'weight'")
+    with pytest.raises(lifbridge.ParameterError, match="weight name 'w' is also a name"):
+        lb2.synapses(source, group, model, "exc_spikes", weight_name="w")
+
+
+def _hh_psc_run(target_dir=None):
+    """hh neuron 0 gets +100 pA on exc_spikes, neuron 1 -100 pA routed by sign; the script
+    defines its own tau_syn_exc and tau_syn_inh, which must not be used. Returns the peaks (pA)."""
+    model = lifbridge.load("hh")
+    group = lb2.neuron_group(model, 2)
+    source = _spike_source()
+    tau_syn_exc = 7.0 * brian2.ms  # noqa: F841 -- names in the script's namespace, as a user's script has them
+    tau_syn_inh = 0.3 * brian2.ms  # noqa: F841
+    S1 = brian2.Synapses(source, group, "weight : amp", on_pre=lb2.on_pre(model, "exc_spikes"))
+    S1.connect(i=0, j=0)
+    S1.weight = 100 * brian2.pA
+    S2 = brian2.Synapses(source, group, "weight : amp", on_pre=lb2.on_pre(model))
+    S2.connect(i=0, j=1)
+    S2.weight = -100 * brian2.pA
+    monitor = brian2.StateMonitor(group, ["I_syn_exc", "I_syn_inh"], record=True)
+    brian2.run(15 * brian2.ms)
+    return (np.asarray(monitor.I_syn_exc[0]).max() * 1e12, np.asarray(monitor.I_syn_inh[1]).max() * 1e12,
+            np.asarray(monitor.I_syn_exc[1]).max() * 1e12)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cython", "cpp_standalone"])
+def test_on_pre_uses_the_neurons_own_parameters_in_every_mode(target, tmp_path):
+    brian2.start_scope()
+    if target == "cpp_standalone":
+        brian2.set_device("cpp_standalone", directory=str(tmp_path / "project"), build_on_run=True)
+    else:
+        brian2.prefs.codegen.target = target
+    try:
+        exc_peak, inh_peak, routed_exc = _hh_psc_run()
+    finally:
+        if target == "cpp_standalone":
+            brian2.device.reinit()
+            brian2.device.activate()
+            brian2.set_device("runtime")
+    # an alpha current peaks at its weight (tau_syn = 0.2 ms and 2 ms are whole numbers of steps)
+    assert exc_peak == pytest.approx(100.0, rel=1e-9)
+    assert inh_peak == pytest.approx(100.0, rel=1e-9)   # the magnitude of the -100 pA weight
+    assert routed_exc == 0.0
+
+
+# ------------------------------------------------------------------------------ exact synapses
+@pytest.mark.parametrize("target", ["numpy", "cython"])
+@pytest.mark.parametrize("tau_syn", [0.2, 0.5])
+@pytest.mark.parametrize("name", ["hh", "lif", "adex", "pif"])
+def test_synaptic_currents_are_exact_whatever_the_membrane_method(name, tau_syn, target):
+    """The PSC at every grid point equals the closed form; its peak and integral too.
+
+    hh (exponential Euler): alpha current w e (t/tau) exp(-t/tau), peak w at t = tau,
+    integral e w tau. lif (exact), adex and pif (RK4): exponential w exp(-t/tau),
+    integral w tau. dt = 0.1 ms.
+    """
+    dt, w = 0.1, 100.0
+    brian2.start_scope()
+    brian2.prefs.codegen.target = target
+    brian2.defaultclock.dt = dt * brian2.ms
+    model = lifbridge.load(name)
+    group = lb2.neuron_group(model, 1, tau_syn_exc=tau_syn)
+    source = _spike_source()
+    S = lb2.synapses(source, group, model, "exc_spikes", weight=w * brian2.pA, connect=True)  # noqa: F841
+    alpha = "dI_syn_exc" in model.state
+    variables = ["I_syn_exc", "dI_syn_exc"] if alpha else ["I_syn_exc"]
+    monitor = brian2.StateMonitor(group, variables, record=0)
+    brian2.run(5 * brian2.ms + 60 * tau_syn * brian2.ms)
+    current = np.asarray(monitor.I_syn_exc[0]) * 1e12
+    # the spike at 5 ms is delivered after the update of that step: the state jumps at 5 ms + dt
+    start = int(round((5.0 + dt) / dt))
+    assert np.all(current[:start] == 0.0) and (current[start] > 0 or alpha)
+    s = (np.arange(len(current)) - start) * dt
+    s_after = s[start:]
+    if alpha:
+        closed = w * np.e * s_after / tau_syn * np.exp(-s_after / tau_syn)
+    else:
+        closed = w * np.exp(-s_after / tau_syn)
+    np.testing.assert_allclose(current[start:], closed, rtol=1e-9, atol=1e-9 * w)
+    peak = current.max()
+    assert peak == pytest.approx(w if alpha else w, rel=1e-9)
+    if alpha:
+        assert s[np.argmax(current)] == pytest.approx(tau_syn)
+    # The integral from the recorded states: between grid points the state evolves by
+    # the linear ODE, whose solution from (I, dI) over a step h is (I + dI s) exp(-s/tau).
+    q = np.exp(-dt / tau_syn)
+    integral = np.sum(current * tau_syn * (1 - q))
+    if alpha:
+        d_current = np.asarray(monitor.dI_syn_exc[0]) * 1e12 / 1e3   # pA/ms
+        integral += np.sum(d_current * (tau_syn ** 2 * (1 - q) - tau_syn * dt * q))
+    expected = np.e * w * tau_syn if alpha else w * tau_syn
+    assert integral == pytest.approx(expected, rel=1e-9)
+
+
+def test_generated_script_prints_the_exact_synaptic_update_and_refractory_rule():
+    text = lb2.generate_script(lifbridge.load("hh"))
+    assert "lifbridge_next_dI_syn_exc = dI_syn_exc*exp(-dt/tau_syn_exc)" in text
+    assert "when='before_groups'" in text and "when='after_groups'" in text
+    lif_text = lb2.generate_script(lifbridge.load("lif"))
+    assert "run_regularly" not in lif_text   # lif is integrated exactly as a whole
+    assert "refractory='timestep(t - lastspike, dt) <= timestep(t_ref, dt)'" in lif_text
+
+
+def test_linear_subsystem_is_found_from_the_equations():
+    found = {name: lb2.linear_subsystem(lifbridge.load(name)) for name in lifbridge.bundled_models()}
+    assert found["hh"] == ("I_syn_exc", "dI_syn_exc", "I_syn_inh", "dI_syn_inh")
+    assert found["adex"] == ("I_syn_exc", "I_syn_inh")         # w depends on V_m
+    assert found["lif_cond"] == ("g_exc", "g_inh")
+    assert found["optogenetic_lif"] == ("I_syn_exc", "I_syn_inh")   # O is driven by the light phi
+    assert found["izhikevich"] == ()
+    assert "V_m" not in found["pif"]                          # clamped while refractory, driven by I_stim
+
+
+# ------------------------------------------------------------------------------ refractoriness
+def test_refractory_release_on_the_same_grid_point_as_nest():
+    """lif at 500 pA, dt = 0.1 ms: Brian2's interval is NEST's iaf_psc_exp's and the
+    closed-form interval rounded up to the grid (15.863 ms -> 15.9 ms)."""
+    from lifbridge import analytic
+
+    nest = pytest.importorskip("nest")
+    dt, current, duration = 0.1, 500.0, 300.0
+    model = lifbridge.load("lif")
+    params = {k: p.value for k, p in model.parameters.items() if k in ("C_m", "tau_m", "E_L", "V_th", "V_reset", "t_ref")}
+    isi_true = 1000.0 / analytic.lif_rate(current, **params)
+    assert isi_true == pytest.approx(15.863, abs=1e-3)
+    brian = runner.simulate(model, Stimulus.constant([current]), duration_ms=duration, dt_ms=dt).spike_times_ms[0]
+    nest.ResetKernel()
+    nest.set(resolution=dt)
+    neuron = nest.Create("iaf_psc_exp", params=dict(params, I_e=current, tau_syn_ex=2.0, tau_syn_in=2.0))
+    recorder = nest.Create("spike_recorder")
+    nest.Connect(neuron, recorder)
+    nest.Simulate(duration)
+    nest_times = np.asarray(recorder.get("events")["times"], dtype=float)
+    assert len(brian) == len(nest_times) > 10
+    np.testing.assert_allclose(brian, nest_times, atol=1e-9)
+    np.testing.assert_allclose(np.diff(brian), np.ceil(isi_true / dt) * dt, atol=1e-9)
