@@ -282,8 +282,10 @@ class _Builder:
             self.fail(field, f"must be a string, got {_show(value)}")
         if len(value) > MAX_TEXT_CHARS:
             self.fail(field, f"text of {len(value)} characters; at most {MAX_TEXT_CHARS}")
-        folded = " ".join(line.strip() for line in value.replace("\r\n", "\n").split("\n")).strip() \
-            if "\n" in value else value
+        if "\n" in value:      # a multi-line TOML string: its lines joined by single spaces
+            folded = " ".join(line.strip() for line in value.replace("\r\n", "\n").split("\n") if line.strip())
+        else:
+            folded = value
         bad = first_unsafe_char(folded)
         if bad is not None:
             self.fail(field, f"contains the control character {ascii(bad)} at position {folded.index(bad) + 1}; "

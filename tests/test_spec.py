@@ -325,7 +325,7 @@ def test_free_text_rules(field, value, phrase):
 
 def test_line_breaks_in_free_text_read_as_spaces():
     data = lif_data()
-    data["model"]["description"] = "Leaky\n  integrate-and-fire\r\nneuron"
+    data["model"]["description"] = "Leaky\n  integrate-and-fire\r\n\n\nneuron\n"
     data["parameters"]["C_m"]["description"] = "membrane\ncapacitance"
     model = spec.build_model(data, "mine.toml")
     assert model.description == "Leaky integrate-and-fire neuron"
