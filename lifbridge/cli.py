@@ -96,7 +96,7 @@ def _main(argv) -> int:
 
             return hh_main(argv[1:], parser_class=Parser)
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(attach_negative_values(argv))
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
@@ -117,6 +117,25 @@ def _main(argv) -> int:
                 raise
         print(f"{where}: {text}", file=sys.stderr)
         return status
+
+
+#: Options whose value may start with a minus sign (a negative current or start time).
+SIGNED_OPTIONS = ("--current", "--step", "--light", "--currents", "--duration", "--dt")
+
+
+def attach_negative_values(argv):
+    """``--current -500pA`` -> ``--current=-500pA``: argparse would read ``-500pA`` as an option."""
+    out, i = [], 0
+    while i < len(argv):
+        item = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if item in SIGNED_OPTIONS and re.match(r"-[0-9.]", value):
+            out.append(f"{item}={value}")
+            i += 2
+        else:
+            out.append(item)
+            i += 1
+    return out
 
 
 def exit_status(error) -> int:
@@ -476,6 +495,8 @@ def parse_assignments(items, option):
         if "=" not in item:
             raise UsageError(f"{option} {item[:60]!r}: write NAME=VALUE, e.g. C_m=250pF")
         name, value = item.split("=", 1)
+        if not name.strip():
+            raise UsageError(f"{option} {item[:60]!r}: the name is missing; write NAME=VALUE, e.g. C_m=250pF")
         values[name.strip()] = value.strip()
     return values
 

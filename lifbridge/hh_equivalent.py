@@ -1275,6 +1275,16 @@ def main(argv=None, parser_class=argparse.ArgumentParser) -> int:
     parser.add_argument("--out", metavar="DIR", help="write hh_equivalent.png, .json and .html into DIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress messages on stderr")
     args = parser.parse_args(argv)
+    if args.out:
+        from pathlib import Path
+
+        from .errors import LifbridgeError
+
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LifbridgeError(f"--out {args.out}: cannot create the directory ({error.strerror or error}); "
+                                 f"give a writable directory") from None
     started = time.perf_counter()
 
     def progress(message):

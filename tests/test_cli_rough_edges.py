@@ -63,6 +63,16 @@ def test_time_options_parse_units_and_keep_bare_meanings():
     assert parser.parse_args(["fi", "lif", "--currents", "0:1:2", "--duration", "1.5s"]).duration == 1.5
 
 
+def test_negative_values_are_read_as_values():
+    data = json.loads(cli("fi", "lif", "--currents", "-500:500:3", "--duration", "0.1", "--json").stdout)
+    assert data["currents"] == [-500.0, 0.0, 500.0] and data["rates_hz"][:2] == [0.0, 0.0]
+    out = cli("run", "lif", "--current", "-0.5nA", "--record", "V_m", "--duration", "50ms", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["spike_times_ms"] == [] and min(data["V_m"]) < -75  # hyperpolarised by 20 mV (R = 40 MOhm)
+    assert_one_line_usage_error(cli("run", "lif", "--step", "-5:10:5pA"), "--step", "T0", "zero or positive")
+
+
 def test_fi_currents_take_units():
     data = json.loads(cli("fi", "lif", "--currents", "0nA:1000pA:3", "--duration", "0.2", "--json").stdout)
     assert data["currents"] == [0.0, 500.0, 1000.0] and data["unit"] == "pA"
@@ -304,6 +314,7 @@ BAD_INPUTS = [
     ["generate", "lif", "--target", "nope"], ["generate", "lif", "--target", "brian2", "-o", "/nonexistent/dir/x.py"],
     ["validate", "--backends", "pynn"], ["validate", "--out", "/proc/version/report", "--models", "lif"],
     ["show"], ["nosuchcommand"], ["run", "lif", "--nosuchoption"], ["hh-equivalent", "--nosuchoption"],
+    ["models", "--nosuchoption"], ["nest-build", "--nosuchoption"], ["hh-equivalent", "--out", "/proc/version/x"],
 ]
 
 
