@@ -525,7 +525,8 @@ class ExpressionPrinter:
             text = f"{value:.1f}"
         else:
             text = repr(value)
-        return (text, _PRECEDENCE["atom"]) if value >= 0 else (f"({text})", _PRECEDENCE["atom"])
+        # copysign: -0.0 prints as "-0.0" and needs its parentheses too ((-0.0)**x is not -(0.0**x))
+        return (text, _PRECEDENCE["atom"]) if math.copysign(1.0, value) > 0 else (f"({text})", _PRECEDENCE["atom"])
 
     def _print_Sym(self, node):
         return self.symbol(node.name), _PRECEDENCE["atom"]

@@ -244,6 +244,12 @@ def test_grammar_guided_expressions_round_trip(text):
     check_parse(text)
 
 
+@pytest.mark.parametrize("text", ["((-0.0)**(-1e-3))", "(-0.0)**2", "-(0.0)**2", "(-2.0)**2", "-2.0**2", "2**-1",
+                                  "-(-a)", "not not a < b", "(a < b) == (b < a)", "-a**-b"])
+def test_printed_expressions_parse_to_the_same_tree(text):
+    check_parse(text)
+
+
 @settings(PROPERTY, max_examples=300)
 @given(st.text(alphabet=st.characters(blacklist_categories=()), max_size=60))
 def test_random_strings_raise_only_expression_errors(text):
