@@ -161,7 +161,7 @@ _POWER = re.compile(r"unknown unit '([A-Za-z]+?)(\d{1,2})'")
 def with_unit_hint(message: str) -> str:
     """``unknown unit 'mm2'`` gets the accepted spelling of a power: ``mm**2`` or ``mm^2``."""
     match = _POWER.search(message)
-    if not match:
+    if not match or "did you mean" in message:
         return message
     base, power = match.groups()
     try:
