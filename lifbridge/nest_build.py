@@ -68,7 +68,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .cache import cache_root
+from .cache import cache_root, rebuild_note
 from .errors import LifbridgeError
 
 __all__ = ["NestBuildError", "BuiltModule", "build_nest_module", "find_cached_module",
@@ -367,24 +367,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _valid_entry(entry: Path, key: str, module_name: str, names: list) -> Optional[BuiltModule]:
-    """The cache entry as a BuiltModule if it is complete and intact, else None."""
+def _check_entry(entry: Path, key: str, module_name: str, names: list):
+    """(the cache entry as a BuiltModule, "") if it is complete and intact, else (None, why not)."""
     try:
         manifest = json.loads((entry / _MANIFEST).read_text())
+    except FileNotFoundError:
+        return None, "no cached build for this content"
+    except (OSError, ValueError):
+        return None, "cached build damaged (no readable manifest)"
+    try:
         if not isinstance(manifest, dict):
-            return None
+            return None, "cached build damaged (no readable manifest)"
         if (manifest.get("format") != BUILD_FORMAT_VERSION or manifest.get("hash") != key
                 or manifest.get("module_name") != module_name or manifest.get("neuron_names") != names):
-            return None
+            return None, "cached build damaged (manifest does not match this content)"
         so = entry / manifest["so_file"]
-        if so.name != f"{module_name}.so" or so.stat().st_size != manifest["so_size"]:
-            return None
-        if _sha256(so) != manifest["so_sha256"]:
-            return None
+        if so.name != f"{module_name}.so" or not so.is_file():
+            return None, f"cached build damaged ({so.name} is missing)"
+        if so.stat().st_size != manifest["so_size"] or _sha256(so) != manifest["so_sha256"]:
+            return None, f"cached build damaged (checksum mismatch of {so.name})"
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None, "cached build damaged (manifest does not match this content)"
     return BuiltModule(module_name=module_name, path=so, neuron_names=tuple(names), hash=key,
-                       directory=entry, from_cache=True, manifest=manifest)
+                       directory=entry, from_cache=True, manifest=manifest), ""
+
+
+def _valid_entry(entry: Path, key: str, module_name: str, names: list) -> Optional[BuiltModule]:
+    """The cache entry as a BuiltModule if it is complete and intact, else None."""
+    return _check_entry(entry, key, module_name, names)[0]
 
 
 def find_cached_module(nestml_sources: Mapping[str, str], module_name: Optional[str] = None, *,
@@ -674,9 +684,10 @@ def build_nest_module(nestml_sources: Mapping[str, str], module_name: Optional[s
                   file=sys.stderr, flush=True)
 
     with _FileLock(root / ".locks" / f"{key}.lock", on_wait=waiting):
-        found = _valid_entry(root / key, key, module_name, names)   # built while we waited?
+        found, problem = _check_entry(root / key, key, module_name, names)   # built while we waited?
         if found is not None:
             return found
+        rebuild_note(f"NEST module {module_name}", problem, rebuilding=problem.startswith("cached build damaged"))
         for stale in root.glob(f".tmp-{key[:16]}-*"):               # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)
         return _build(items, module_name, key, root, tc, opts, verbose)

@@ -262,6 +262,9 @@ def suggest_unit(name):
             base = _base_unit_for(name[start:])
             if base and prefix + base in UNIT_SYMBOLS:
                 return prefix + base
+    power = re.fullmatch(r"([A-Za-z]{1,8}?)(\d{1,2})", name)  # a power without its operator: mm2
+    if power and power.group(1) in UNIT_SYMBOLS:
+        return f"{power.group(1)}**{power.group(2)}"
     return None
 
 
