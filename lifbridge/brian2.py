@@ -2,15 +2,27 @@
 
 * :func:`to_brian2` prints the equations, threshold, reset, refractory period,
   integration method and namespace (a :class:`Brian2Code`);
-* :func:`neuron_group` returns a ready ``NeuronGroup`` with parameter overrides
-  (scalars go into the namespace, per-neuron values become per-neuron parameters;
-  the bias current ``I_e`` is always per-neuron, so ``group.I_e = '1*nA*i/N'`` works);
+* :func:`neuron_group` returns a ready ``NeuronGroup`` with parameter overrides, read
+  and unit-checked by :func:`lifbridge.overrides.resolve` (scalars go into the
+  namespace, per-neuron values become per-neuron parameters; the bias current ``I_e``
+  is always per-neuron, so ``group.I_e = '1*nA*i/N'`` works);
+* :func:`synapses` returns a ``Synapses`` onto a spike input with NEST's signed
+  weights checked, :func:`on_pre` prints the statement for one made by hand, and
+  :func:`check_weights` checks weights set later;
 * :func:`generate_script` writes Python code to paste into a plain Brian2 script.
 
 Continuous inputs (``I_stim``, the light intensity ``phi``) are per-neuron variables
 that a script may set, unless ``inputs={"I_stim": "stimulus(t)"}`` replaces them with
-an expression (e.g. of a ``TimedArray`` in the namespace). Spike inputs are reached
-by ``Synapses`` with the statement :func:`on_pre` prints.
+an expression (e.g. of a ``TimedArray`` in the namespace).
+
+What the generated code promises, whatever the integration method:
+
+* weights follow NEST's sign convention (inhibitory ports take weights <= 0) and
+  ``on_pre`` names only the synapse's weight and the target neuron's own variables;
+* linear synaptic kinetics are updated exactly at every step (:func:`linear_subsystem`);
+* the refractory clamp is released at the grid point ``t_spike + t_ref``, with
+  ``t_spike`` the grid point at which the crossing is found (one step after Brian2's
+  own spike stamp), as NEST's models release it.
 """
 
 from __future__ import annotations
