@@ -53,12 +53,22 @@ to the previous accepted spike are discarded.
 
 A model with reset statements and no refractory period whose reset leaves the
 condition true would spike forever at one instant; this raises an error.
+
+Divergence
+----------
+After every accepted step the state is checked with the rule of
+:mod:`lifbridge.divergence` (non-finite, or a membrane potential beyond the model's
+runaway bound); so are the state at a spike and after a reset, and a step the solver
+cannot take (then a non-finite derivative is named if there is one). A diverged neuron
+stops there: the result's ``diverged`` names it, the time and the value, and its spikes
+are dropped (they are not data).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import sys
 import time
 from types import SimpleNamespace
 
@@ -68,7 +78,8 @@ from scipy import integrate
 from scipy.optimize import brentq
 
 from . import expr as ex
-from .errors import LifbridgeError, ParameterError
+from .divergence import Event, merge, runaway_bounds
+from .errors import Diverged, LifbridgeError, ParameterError
 from .model import Model, to_unit
 from .stimulus import SimResult, steady_rate
 
@@ -390,6 +401,9 @@ class _Neuron:
         self.breaks = allb[(allb > 0) & (allb < self.duration)]
         self.rtol = rtol
         self.atol = _tolerances(model, c.states, self.y0, rtol, atol)
+        bounds = runaway_bounds(model, {k: v for k, v in init_overrides.items()})
+        # no bound: the largest float, so that +-inf fails the test as nan does
+        self.bounds = [bounds[s] if math.isfinite(bounds[s]) else sys.float_info.max for s in c.states]
         self.max_step = max_step
         self.solver_class = _solver_class(method)
         self.relaxed_steps = 0
@@ -446,9 +460,34 @@ class _Neuron:
             with np.errstate(all="ignore"):
                 self.c.all_aliases(ns)
                 y[index] = float(func(ns)) / self.c.scales[index]
-        if not np.all(np.isfinite(y)):
-            raise LifbridgeError(f"the reset of {self.model.name!r} at t = {t!r} ms gives a non-finite state")
+        self.check_state(t, y, "after the reset")
         return y
+
+    def check_state(self, t, y, note=""):
+        """Raise :class:`lifbridge.errors.Diverged` if ``y`` is non-finite or beyond a runaway bound."""
+        for k, value in enumerate(y.tolist() if hasattr(y, "tolist") else y):
+            if not abs(value) <= self.bounds[k]:
+                name = self.c.states[k]
+                bound = self.bounds[k] if self.bounds[k] < sys.float_info.max else None
+                self.diverged(Event(0, float(t), name, float(value), self.model.state[name].unit.name, bound, note))
+
+    def diverged(self, event):
+        divergence = merge("reference", [event])
+        raise Diverged(f"{self.model.name} on the reference integrator {divergence.describe()}", divergence)
+
+    def check_failure(self, t, y, message):
+        """A step the solver could not take: name a non-finite derivative, else the state."""
+        self.check_state(t, y)
+        with np.errstate(all="ignore"):
+            derivative = np.asarray(self.rhs(t, np.asarray(y, dtype=float)), dtype=float)
+        for k, value in enumerate(derivative.tolist()):
+            if not math.isfinite(value):
+                name = self.c.states[k]
+                self.diverged(Event(0, float(t), f"d{name}/dt", value, f"{self.model.state[name].unit.name}/ms"))
+        k = int(np.argmax(np.abs(np.asarray(y, dtype=float)) / np.maximum(self.atol, 1e-300)))
+        name = self.c.states[k]
+        self.diverged(Event(0, float(t), name, float(y[k]), self.model.state[name].unit.name,
+                            note=f"the integrator cannot continue: {message}"))
 
     def _set_inputs(self, t):
         for name, sig in self.signals.items():
@@ -495,14 +534,17 @@ class _Neuron:
             hi = int(np.searchsorted(times, t1, side="left" if t1 < self.duration else "right"))
         relax, relaxed_left = 0, 0
         with np.errstate(all="ignore"):
+            # a non-finite derivative at the start would make the first step size nan
+            # (and scipy's step loop endless): report it here
+            if not np.all(np.isfinite(self.rhs(t0, np.asarray(y, dtype=float)))):
+                self.check_failure(t0, y, "non-finite derivative")
             solver = self._solver(t0, y, t1, 0)
             g_old = self.event(t0, y) if events else 0.0
             while solver.status == "running":
                 message = solver.step()
                 if solver.status == "failed":
                     if relax >= _MAX_RELAXATIONS or not np.all(np.isfinite(solver.y)):
-                        raise LifbridgeError(f"the reference integration of {self.model.name!r} failed at "
-                                             f"t = {solver.t:.12g} ms: {message}")
+                        self.check_failure(solver.t, solver.y, message)
                     relax += 1
                     relaxed_left = _RELAXED_STEPS
                     solver = self._solver(solver.t, solver.y, t1, relax)
@@ -529,10 +571,9 @@ class _Neuron:
                 if ending:
                     self._remember_step(solver)
                     y_event = dense(crossings[-1])
-                    if not np.all(np.isfinite(y_event)):
-                        raise LifbridgeError(f"the state of {self.model.name!r} is not finite at the spike "
-                                             f"at t = {crossings[-1]:.12g} ms")
+                    self.check_state(crossings[-1], y_event, "at a spike")
                     return True, crossings[-1], np.array(y_event, dtype=float), crossings
+                self.check_state(t_new, solver.y)
                 if relaxed_left:
                     self.relaxed_steps += 1
                     relaxed_left -= 1
@@ -541,9 +582,7 @@ class _Neuron:
                         solver = self._solver(solver.t, solver.y, t1, 0)
         self._remember_step(solver)
         y_end = np.array(solver.y, dtype=float)
-        if not np.all(np.isfinite(y_end)):
-            raise LifbridgeError(f"the state of {self.model.name!r} became non-finite before t = {t1:.6g} ms "
-                                 f"(a divergent model without a spike condition that catches it?)")
+        self.check_state(t1, y_end)
         return False, t1, y_end, crossings
 
     def _locate(self, dense, t_old, t_new):
@@ -737,9 +776,16 @@ def reference_simulate(model: Model, *, duration_ms, bias_pA=0.0, current=None, 
                 raise ValueError("record_times_ms must be sorted and lie within [0, duration_ms]")
     model, compiled, neurons, rtol = _setup(model, duration_ms, bias_pA, current, light, signal_dt_ms, rtol, atol,
                                             max_step_ms, initial, method, breakpoints_ms, params)
-    spikes, states = [], []
-    for neuron in neurons:
-        times, values = neuron.run(record_times)
+    spikes, states, events = [], [], []
+    for i, neuron in enumerate(neurons):
+        try:
+            times, values = neuron.run(record_times)
+        except Diverged as error:
+            event = error.divergence.first
+            event.neuron = i
+            events.append(event)
+            times = np.empty(0)
+            values = np.full((len(compiled.states), len(record_times)), np.nan) if record else None
         spikes.append(times)
         states.append(values)
     traces = _traces(model, compiled, neurons, states, record, record_times) if record else {}
@@ -747,7 +793,7 @@ def reference_simulate(model: Model, *, duration_ms, bias_pA=0.0, current=None, 
                 "method": method if isinstance(method, str) else method.__name__, "rtol": rtol,
                 "relaxed_steps": int(sum(n.relaxed_steps for n in neurons))}
     return SimResult(model.name, "reference", 0.0, float(duration_ms), spikes, traces, versions,
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, diverged=merge("reference", events))
 
 
 def _traces(model, compiled, neurons, states, record, times):
@@ -814,6 +860,7 @@ def reference_fi(model: Model, currents_pA, *, duration_ms, steady=True, **kw):
         raise ValueError(f"steady must be True, False or 'last', got {steady!r}")
     kw.pop("record", None)
     result = reference_simulate(model, duration_ms=duration_ms, bias_pA=currents, **kw)
+    result.raise_if_diverged()
     trains = result.spike_times_ms
     if steady is True:
         return np.array([steady_rate(s, result.duration_ms) for s in trains])

@@ -150,7 +150,8 @@ def _divergence_watch(brian2, model, group, overrides):
                                reset=reset, name="lifbridge_divergence_watch")
     for k, name in enumerate(names):
         setattr(watch, f"lifbridge_x{k}", brian2.linked_var(group, name))
-        bound_si = bounds[name] * model.state[name].unit.scale
+        # no bound: the largest float, so that +-inf fails the test as nan does
+        bound_si = bounds[name] * model.state[name].unit.scale if np.isfinite(bounds[name]) else np.finfo(float).max
         setattr(watch, f"lifbridge_bound{k}", brian2.Quantity(bound_si, dim=dims[name]))
     watch.thresholder["spike"].when = "after_resets"
     watch.resetter["spike"].when = "after_resets"

@@ -29,6 +29,7 @@ import numpy as np
 from .. import nest as lnest
 from ..model import Model, to_unit
 from ..nestml import continuous_receptors, neuron_name
+from ..divergence import Event, first_violation, merge, runaway_bounds, scan_traces
 from ..stimulus import SimResult, Stimulus
 
 
@@ -157,6 +158,10 @@ def _spec_status(model: Model, overrides: dict) -> tuple:
     return params, states
 
 
+#: At most this many diverged neurons are re-run with a recorder to find when they diverged.
+LOCATE_MAX_NEURONS = 100
+
+
 def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
              record_neurons=None, builtin=None, parameters=None, spike_input=(), **overrides) -> SimResult:
     """Simulate ``stimulus.n`` neurons of ``model`` in NEST for ``duration_ms``.
@@ -169,7 +174,24 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     units) plus ``overrides`` given verbatim. ``parameters`` always wins over the
     translated values. ``spike_input``: ``[(times_ms, weight), ...]`` (see
     :func:`connect_spike_input`). ``record``: spec names (translated for a built-in).
+
+    Divergence (:mod:`lifbridge.divergence`) is checked on the final state of every
+    neuron and on the recorded traces; neurons found only at the end are run again with
+    a recorder (at most :data:`LOCATE_MAX_NEURONS`) to find when. A solver failure of
+    NEST (GSL, numerical instability) is a divergence too. The result's ``diverged``
+    says which neurons diverged.
     """
+    options = dict(record=record, record_neurons=record_neurons, builtin=builtin, parameters=parameters,
+                   spike_input=spike_input, **overrides)
+    result, at_end = _simulate(model, stimulus, duration_ms, dt_ms, **options)
+    if at_end:
+        result.diverged = _locate(model, stimulus, duration_ms, dt_ms, result, at_end, options)
+    return result
+
+
+def _simulate(model, stimulus, duration_ms, dt_ms, *, record=(), record_neurons=None, builtin=None, parameters=None,
+              spike_input=(), **overrides):
+    """The run of :func:`simulate`; returns the result and {neuron: Event} found only in the final state."""
     nest = import_nest()
     started = time.perf_counter()
     nest.ResetKernel()
@@ -223,7 +245,16 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
                                                        "interval": dt_ms})
         targets = population if record_neurons is None else population[list(record_neurons)]
         nest.Connect(multimeter, targets)
-    _simulate_with_head(nest, population, bias, stimulus, dt_ms, duration_ms)
+    bounds = runaway_bounds(model, overrides)
+    failure = None
+    try:
+        _simulate_with_head(nest, population, bias, stimulus, dt_ms, duration_ms)
+    except nest.NESTError as error:
+        if not any(word in type(error).__name__ + str(error) for word in ("GSL", "NumericalInstability")):
+            raise
+        failure = Event(-1, float(nest.biological_time), "", None, "", None,
+                        note=f"NEST: {str(error).strip().splitlines()[0][:200]}")
+    at_end = _final_state_events(model, population, builtin, equivalent, bounds)
     events = recorder.events
     senders = np.asarray(events["senders"]) - population[0].global_id
     times = np.asarray(events["times"], dtype=float)
@@ -246,7 +277,82 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
             traces[var] = (t, np.array(rows), unit)
     result = SimResult(model.name, "nest" if not builtin else f"nest:{builtin}", dt_ms, duration_ms, spike_times,
                        traces, versions(), time.perf_counter() - started)
-    return result
+    rows = list(range(stimulus.n)) if record_neurons is None else list(record_neurons)
+    timed = scan_traces(traces, bounds, None, rows)
+    # a neuron whose recorded trace shows when it diverged needs no second run
+    for neuron, event in timed.items():
+        if neuron in at_end:
+            del at_end[neuron]
+    if failure is not None:
+        failure.neuron = min(set(at_end) | set(timed), default=0)
+        at_end.pop(failure.neuron, None)
+        timed[failure.neuron] = failure
+    result.diverged = merge(result.backend, list(timed.values()) + list(at_end.values()))
+    return result, at_end
+
+
+def _watched_names(model, population, builtin, equivalent) -> dict:
+    """Spec state name -> (NEST status name, factor to spec units) for every readable state variable."""
+    from ..units import parse_unit
+
+    if builtin and equivalent is not None and equivalent.builtin == builtin:
+        names = {}
+        for ours, (theirs, unit) in equivalent.state.items():
+            if theirs is not None and ours in model.state:
+                factor = parse_unit(unit).factor_to(model.state[ours].unit) * equivalent.state_sign(ours)
+                names[ours] = (theirs, factor)
+    elif builtin:
+        names = {"V_m": ("V_m", 1.0)} if "V_m" in model.state else {}
+    else:
+        names = {name: (name, 1.0) for name in model.state}
+    keys = set(population[0].get().keys())
+    return {ours: pair for ours, pair in names.items() if pair[0] in keys}
+
+
+def _final_state_events(model, population, builtin, equivalent, bounds) -> dict:
+    """{neuron: Event} for the neurons whose final state is non-finite or beyond a runaway bound."""
+    watched = _watched_names(model, population, builtin, equivalent)
+    if not watched:
+        return {}
+    status = population.get([theirs for theirs, _ in watched.values()])
+    if not isinstance(status, dict):
+        return {}
+    columns = {ours: np.atleast_1d(np.asarray(status[theirs], dtype=float)) * factor
+               for ours, (theirs, factor) in watched.items()}
+    found = {}
+    with np.errstate(invalid="ignore"):
+        bad = np.zeros(len(population), dtype=bool)
+        for ours, column in columns.items():
+            bad |= ~np.isfinite(column) | (np.abs(column) > bounds.get(ours, np.inf))
+    for i in np.flatnonzero(bad):
+        violation = first_violation({ours: float(column[i]) for ours, column in columns.items()}, bounds)
+        if violation is None:
+            continue
+        name, value = violation
+        bound = bounds.get(name, np.inf)
+        found[int(i)] = Event(int(i), None, name, value, model.state[name].unit.name,
+                              None if not np.isfinite(bound) else float(bound))
+    return found
+
+
+def _locate(model, stimulus, duration_ms, dt_ms, result, at_end, options):
+    """Run again, recording the state of the neurons found diverged only at the end, to find when."""
+    neurons = sorted(at_end)[:LOCATE_MAX_NEURONS]
+    names = list(model.state) if not options.get("builtin") else [n for n in model.state if n == "V_m"]
+    again = dict(options, record=names, record_neurons=neurons)
+    try:
+        second, _ = _simulate(model, stimulus, duration_ms, dt_ms, **again)
+    except Exception:  # keep what the first run found
+        return result.diverged
+    timed = scan_traces(second.traces, runaway_bounds(model, _overrides_of(options)), None, neurons)
+    events = [timed.get(i, at_end[i]) for i in sorted(at_end)]
+    known = [e for e in (result.diverged.events if result.diverged else []) if e.neuron not in at_end]
+    return merge(result.backend, known + events)
+
+
+def _overrides_of(options):
+    return {k: v for k, v in options.items()
+            if k not in ("record", "record_neurons", "builtin", "parameters", "spike_input")}
 
 
 def _names(model):
