@@ -9,6 +9,8 @@ a traceback. Exit codes (:data:`EXIT_CODES`):
   build or simulation that failed;
 * 2 bad usage: an unknown option, model, name or unit, a value out of range, a bad
   model file, an unusable cache directory (``LIFBRIDGE_CACHE``);
+* 3 a simulation diverged (``run``, ``fi``): a state became non-finite or ran away
+  (:mod:`lifbridge.divergence`); no spikes or rates are shown for it;
 * 130 interrupted (Ctrl-C); 141 standard output closed early (``lifbridge show hh |
   head``), as for other Unix tools killed by SIGPIPE, without a message.
 
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import expr as ex
-from .errors import BackendUnavailable, LifbridgeError, UnitError
+from .errors import BackendUnavailable, Diverged, LifbridgeError, UnitError
 from .model import to_unit
 from .runners import RUNNERS
 from .spec import bundled_models, load
@@ -45,10 +47,12 @@ MAX_STEPS = 10 ** 8
 MAX_CURRENTS = 100_000
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+EXIT_DIVERGED = 3
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILURE: "a failed check; a backend not installed (simulator or build tools); a failed build or simulation",
     EXIT_USAGE: "bad usage, bad model file or unusable cache directory",
+    EXIT_DIVERGED: "a simulation diverged (non-finite or runaway state); nothing of it is shown as data",
     EXIT_INTERRUPTED: "interrupted",
     EXIT_BROKEN_PIPE: "standard output closed by its reader",
 }
@@ -142,6 +146,8 @@ def exit_status(error) -> int:
     """The exit status for an error (see the module docstring)."""
     from .nest_build import NestBuildError
 
+    if isinstance(error, Diverged):
+        return EXIT_DIVERGED
     if isinstance(error, (BackendUnavailable, NestBuildError)):
         return EXIT_FAILURE
     if isinstance(error, LifbridgeError):
@@ -551,6 +557,13 @@ def cmd_run(args):
             raise UsageError(f"--record {var}: not a state variable or expression of {model.name!r}; "
                              f"choose from {', '.join(sorted(known))}")
     result = simulate(args, model, stimulus, duration_ms, record=args.record, inits=inits)
+    if result.diverged is not None:
+        # no spikes, no traces: they are not data
+        if args.json:
+            print(dumps_strict({"model": model.name, "backend": args.backend, "dt_ms": args.dt,
+                                "duration_s": args.duration, "diverged": result.diverged.as_record()}))
+        raise Diverged(f"{model.name} on {args.backend} {result.diverged.describe()}; no spikes or traces are shown; "
+                       f"fix: {DIVERGENCE_FIX}", result.diverged)
     spikes = result.spike_times_ms[0]
     if args.json:
         out = {"model": model.name, "backend": args.backend, "dt_ms": args.dt, "duration_s": args.duration,
@@ -562,13 +575,24 @@ def cmd_run(args):
             for var, (_, values, unit) in result.traces.items():
                 out[var] = [float(v) for v in values[0]]
                 out["units"][var] = unit
-        print(json.dumps(out))
+        print(dumps_strict(out))
     else:
         print(f"# {model.name} on {args.backend}: {len(spikes)} spikes in {args.duration:g} s (dt = {args.dt:g} ms)")
         for s in spikes:
             print(f"{s:.4f}")
         for var, (t, values, unit) in result.traces.items():
             print(f"# {var} [{unit}]: min {values[0].min():.6g}, max {values[0].max():.6g}, final {values[0][-1]:.6g}")
+
+
+#: What to try when a run or a sweep diverges.
+DIVERGENCE_FIX = "a smaller --dt or a smaller current, or check the parameters (a zero time constant?)"
+
+
+def dumps_strict(obj) -> str:
+    """Strict JSON (no NaN or Infinity tokens): a non-finite number becomes null."""
+    from .divergence import strict
+
+    return json.dumps(strict(obj), allow_nan=False)
 
 
 def simulate(args, model, stimulus, duration_ms, record=(), inits=None):
@@ -618,17 +642,27 @@ def cmd_fi(args):
     model, inits = prepare_model(args)
     currents, factor = parse_currents(args.currents, args.unit)
     result = simulate(args, model, Stimulus.constant(currents * factor), args.duration * 1000.0, inits=inits)
-    rates = result.rates_hz(steady=args.steady)
+    rates = result.rates_hz(steady=args.steady, skip_diverged=True)
+    diverged = set(result.diverged_neurons)
     if args.json:
-        print(json.dumps({"model": model.name, "backend": args.backend, "dt_ms": args.dt,
-                          "duration_s": args.duration, "unit": args.unit, "steady": args.steady,
-                          "currents": [float(c) for c in currents], "rates_hz": [float(r) for r in rates]}))
+        print(dumps_strict({"model": model.name, "backend": args.backend, "dt_ms": args.dt,
+                            "duration_s": args.duration, "unit": args.unit, "steady": args.steady,
+                            "currents": [float(c) for c in currents],
+                            "rates_hz": [None if i in diverged else float(r) for i, r in enumerate(rates)],
+                            "diverged_currents": [float(currents[i]) for i in sorted(diverged)],
+                            "diverged": result.diverged.as_record() if result.diverged else None}))
     else:
         print(f"# {model.name} on {args.backend}, dt = {args.dt:g} ms, {args.duration:g} s"
               f"{', steady-state rate' if args.steady else ''}")
         print(f"{'I [' + args.unit + ']':>14} {'rate [Hz]':>12}")
-        for c, r in zip(currents, rates):
-            print(f"{c:>14.6g} {r:>12.6g}")
+        for i, (c, r) in enumerate(zip(currents, rates)):
+            print(f"{c:>14.6g} {'diverged' if i in diverged else f'{r:.6g}':>12}")
+    if diverged:
+        first = result.diverged.first
+        shown = ", ".join(f"{currents[i]:g}" for i in sorted(diverged)[:5]) + (", ..." if len(diverged) > 5 else "")
+        raise Diverged(f"{model.name} on {args.backend}: {len(diverged)} of {len(currents)} currents diverged "
+                       f"({shown} {args.unit}), no rate for them; at {currents[first.neuron]:g} {args.unit} it "
+                       f"{result.diverged.describe()}; fix: {DIVERGENCE_FIX}", result.diverged)
 
 
 def cmd_validate(args):

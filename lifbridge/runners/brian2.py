@@ -108,7 +108,8 @@ def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, me
         monitors = {var: brian2.StateMonitor(group, var, record=indices) for var in record}
     watch = _divergence_watch(brian2, model, group, overrides)
     net = brian2.Network(group, spikes, *monitors.values(), watch)
-    net.run(duration_ms * brian2.ms, namespace={})
+    with _divergence_reported_here():
+        net.run(duration_ms * brian2.ms, namespace={})
     trains = spikes.spike_trains()
     # Brian2 stamps a spike with the start of the step whose update crossed the
     # threshold; lifbridge reports the grid point at which the crossing is found
@@ -181,3 +182,19 @@ def _divergence_found(brian2, model, watch, dt_ms):
         events.append(Event(int(i), float(times[i]) + dt_ms, bad, values[bad], model.state[bad].unit.name,
                             None if not np.isfinite(bound) else float(bound)))
     return merge("brian2", events)
+
+
+@contextlib.contextmanager
+def _divergence_reported_here():
+    """Without numpy's floating-point warnings and Brian2's "invalid values" warning: the
+    watch group reports a divergence, once, with its time and value."""
+    import logging
+
+    brian2_logger = logging.getLogger("brian2.groups.group.invalid_values")
+    disabled = brian2_logger.disabled
+    brian2_logger.disabled = True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        brian2_logger.disabled = disabled
