@@ -321,7 +321,7 @@ def to_brian2(model: Model, per_neuron=("I_e",), inputs=None, method=None) -> Br
     for name in per_neuron:
         lines.append(f"{name} : {brian2_base_unit(model.parameters[name].unit.dim)} (constant)")
     exact, exact_code = (), ()
-    if method != "exact":
+    if method not in ("exact", "linear"):   # "linear" is Brian2's other name for "exact"
         exact = linear_subsystem(model)
         if exact:
             try:

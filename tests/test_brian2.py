@@ -381,3 +381,11 @@ def test_refractory_release_on_the_same_grid_point_as_nest():
     assert len(brian) == len(nest_times) > 10
     np.testing.assert_allclose(brian, nest_times, atol=1e-9)
     np.testing.assert_allclose(np.diff(brian), np.ceil(isi_true / dt) * dt, atol=1e-9)
+
+
+def test_no_split_when_the_whole_model_is_integrated_exactly():
+    hh = lifbridge.load("hh")
+    for method in ("exact", "linear"):
+        code = lb2.to_brian2(lifbridge.load("lif"), method=method)
+        assert code.exact == () and code.exact_code == ()
+    assert lb2.to_brian2(hh, method="rk2").exact == ("I_syn_exc", "dI_syn_exc", "I_syn_inh", "dI_syn_inh")
