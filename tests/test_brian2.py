@@ -389,3 +389,22 @@ def test_no_split_when_the_whole_model_is_integrated_exactly():
         code = lb2.to_brian2(lifbridge.load("lif"), method=method)
         assert code.exact == () and code.exact_code == ()
     assert lb2.to_brian2(hh, method="rk2").exact == ("I_syn_exc", "dI_syn_exc", "I_syn_inh", "dI_syn_inh")
+
+
+def test_neuron_group_checks_the_unit_of_every_override():
+    """Brian2 quantities, arrays of them, strings and numbers are all checked against the spec."""
+    brian2.start_scope()
+    model = lifbridge.load("lif")
+    with pytest.raises(lifbridge.ParameterError) as error:
+        lb2.neuron_group(model, 1, C_m=250 * brian2.mV)
+    assert str(error.value) == ('neuron_group(lif): C_m: 250. mV is a voltage, C_m needs a capacitance (pF), '
+                                'e.g. C_m="250pF"')
+    with pytest.raises(lifbridge.ParameterError, match="V_th: .* s is a time, V_th needs a voltage"):
+        lb2.neuron_group(model, 2, V_th=[-50, -55] * brian2.second)
+    with pytest.raises(lifbridge.ParameterError, match=r"V_m\[1\]: 2. nA is a current"):
+        lb2.neuron_group(model, 2, V_m=[-60 * brian2.mV, 2 * brian2.nA])
+    with pytest.raises(lifbridge.ParameterError, match="neuron 1: parameter t_ref = -1 ms is not allowed"):
+        lb2.neuron_group(model, 2, t_ref=[1.0, -1.0])
+    group = lb2.neuron_group(model, 2, C_m=0.5 * brian2.nF, V_th=[-50, -52] * brian2.mV, tau_syn_ex=5 * brian2.ms)
+    assert group.namespace["C_m"] == 500 * brian2.pF and group.namespace["tau_syn_exc"] == 5 * brian2.ms
+    assert np.allclose(np.asarray(group.V_th), [-0.050, -0.052])
