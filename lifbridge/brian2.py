@@ -531,6 +531,9 @@ def synapses(source, target, model: Model, port: str | None = None, *, weight=No
             raise ParameterError(f"{where}: connect= takes a dict of Synapses.connect arguments, a condition "
                                  f"string or True, not {type(connect).__name__}")
     if values is not None:
+        if np.ndim(values) and brian2.get_device().__class__.__name__ == "RuntimeDevice" and len(values) != len(S):
+            raise ParameterError(f"{where}: {len(values)} weights given for {len(S)} synapses; give one weight "
+                                 f"or one per synapse")
         if isinstance(values, str):
             setattr(S, weight_name, values)
             if brian2.get_device().__class__.__name__ == "RuntimeDevice":
@@ -642,6 +645,9 @@ def generate_script(model: Model) -> str:
             lines.append(f"    group.run_regularly({text!r}, when={when!r})")
     for iname, port in model.continuous_inputs.items():
         lines.append(f"    # group.{iname}: continuous input ({comment_text(port.unit.name)}), 0 unless set")
+    if model.spike_inputs:
+        signs = ", ".join(f"{'>= 0' if p.sign == 'excitatory' else '<= 0'} onto {n}" for n, p in model.spike_inputs.items())
+        lines.append(f"    # spike weights follow NEST's sign convention: {signs}")
     for port in model.spike_inputs:
         lines.append(f"    # spikes into {port}: Synapses(source, group, '{WEIGHT} : {brian2_base_unit(model.inputs[port].unit.dim)}', "
                      f"on_pre={comment_text(repr(on_pre(model, port)))})")
