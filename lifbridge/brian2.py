@@ -516,7 +516,10 @@ def synapses(source, target, model: Model, port: str | None = None, *, weight=No
                                  f"S.{weight_name} after S.connect(...) and call check_weights(S, model, port)")
         values = weight
         if not (isinstance(weight, str) and _is_brian2_expression(weight, unit)):
-            values = convert(weight, unit, weight_name)
+            try:
+                values = convert(weight, unit, weight_name)
+            except ParameterError as error:
+                raise ParameterError(f"{where}: {error}") from None
             _check_sign(model, port, values, unit, where)
     S = brian2.Synapses(source, target, model=f"{weight_name} : {brian2_base_unit(unit.dim)}",
                         on_pre=on_pre(model, port, weight_name), **kwargs)

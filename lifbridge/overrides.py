@@ -94,7 +94,7 @@ def _example(name, unit: Unit, default) -> str:
 
 
 def _mismatch(name, given_text, given_dim, unit: Unit, default) -> ParameterError:
-    base = name.split("[")[0]
+    base = name.split("(= ")[-1].rstrip(")") if "(= " in name else name.split("[")[0]
     if unit.is_dimensionless:
         need = f"{base} is dimensionless"
     else:

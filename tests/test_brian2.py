@@ -210,7 +210,7 @@ def test_a_weight_of_the_wrong_sign_or_unit_is_an_error_at_creation(name):
         lb2.synapses(source, group, model, "exc_spikes", weight=-w, connect=True)
     with pytest.raises(lifbridge.ParameterError, match=r"\(synapse 2 of 3\) is positive"):
         lb2.synapses(source, group, model, "inh_spikes", weight=[-1, 0, 1] * w, connect=True)
-    with pytest.raises(lifbridge.ParameterError, match="weight: 1. s is a time"):
+    with pytest.raises(lifbridge.ParameterError, match=f"synapses onto {name}.inh_spikes: weight: 1. s is a time"):
         lb2.synapses(source, group, model, "inh_spikes", weight=1 * brian2.second, connect=True)
     with pytest.raises(lifbridge.ParameterError, match="2 weights given for 3 synapses"):
         lb2.synapses(source, group, model, "inh_spikes", weight=[-1, -1] * w, connect=True)

@@ -136,7 +136,7 @@ def test_nest_names_are_aliases():
         resolve(LIF, {"I_syn_in": -50.0})
     with pytest.raises(lifbridge.ParameterError, match="tau_syn_exc is given twice"):
         resolve(LIF, {"tau_syn_ex": 1.0, "tau_syn_exc": 2.0})
-    with pytest.raises(lifbridge.ParameterError, match="tau_syn_ex \\(= tau_syn_exc\\): 5 mV is a voltage"):
+    with pytest.raises(lifbridge.ParameterError, match="tau_syn_ex \\(= tau_syn_exc\\): 5 mV is a voltage, tau_syn_exc needs"):
         resolve(LIF, {"tau_syn_ex": "5 mV"})
 
 
