@@ -141,13 +141,12 @@ theory = lif_rate(CURRENTS / pA, **LIF_ARGS)   # Hz; lif_rate also accepts Brian
 # Converting to rates, |r_sim - r| < dt r_sim^2 / (1 - dt r_sim) ~ dt r^2: the error
 # grows with the square of the rate, and shrinks linearly with dt.
 #
-# The sign depends on the simulator. Brian2 stamps a spike with the START of the step
-# in which V_m crossed the threshold and counts the refractory period from there, so
-# its intervals come out a fraction of a step SHORT (rates slightly high). NEST stamps
-# the END of the step (the grid point after the crossing) and counts from there, so its
-# intervals come out a fraction of a step LONG (rates slightly low). Both are within the
-# bound. lifbridge's runners add one dt to Brian2's spike times so that both report the
-# grid point after the crossing.
+# The sign: a spike is found at the grid point after the true crossing, and lifbridge's
+# groups (like NEST's models) hold the clamp until the grid point t_spike + t_ref, so
+# every interval comes out a fraction of a step LONG (rates slightly low): the closed
+# form's interval rounded up to the grid. (Brian2's plain refractory=t_ref would release
+# one step earlier; lifbridge writes the refractory condition so that Brian2 and NEST
+# release on the same grid point.)
 print()
 print(f"{'I (pA)':>8} {'theory (Hz)':>12} " + " ".join(f"{'dt=' + format(k, 'g') + ' ms':>12}" for k in results)
       + f" {'bound dt=' + format(float(DT_COARSE / ms), 'g'):>14}")
