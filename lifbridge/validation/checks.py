@@ -1,7 +1,9 @@
 """Comparisons of backend results with the references; each gives plain check records.
 
 A check record is a dict: model, backend, check, protocol, value, tolerance, unit,
-passed, reason, details. Nothing here imports a simulator.
+passed, status, reason, details. ``status`` is "pass", "fail", "known_gap" or
+"diverged" (:func:`diverged_record`: a run whose state became non-finite or ran away
+is never judged, and never passes). Nothing here imports a simulator.
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from .tolerances import known_gap, rate_allowance, tolerance_for
 def _record(model, backend, check, protocol, value, tolerance, unit, passed, reason, **details):
     gap = known_gap(model, backend, check)
     # A known gap is reported with its numbers but does not fail the run.
+    status = "known_gap" if gap is not None else ("pass" if passed else "fail")
     return {"model": model, "backend": backend, "check": check, "protocol": protocol,
             "value": _num(value), "tolerance": _num(tolerance), "unit": unit,
-            "passed": bool(passed) or gap is not None, "within_tolerance": bool(passed),
+            "passed": bool(passed) or gap is not None, "within_tolerance": bool(passed), "status": status,
             "reason": reason, "known_gap": gap.reason if gap else None, "details": _clean(details)}
+
+
+def diverged_record(model, backend, check, divergence, what="run"):
+    """The record of a run that diverged: status "diverged", never passed, not judged further."""
+    record = divergence.as_record()
+    return {"model": model, "backend": backend, "check": check, "protocol": check, "value": None, "tolerance": None,
+            "unit": "", "passed": False, "within_tolerance": False, "status": "diverged",
+            "reason": f"the {what} {divergence.describe()} ({len(record['neurons'])} neuron(s)); its spikes are not "
+                      f"data, so it is not compared with anything",
+            "known_gap": None, "diverged": record, "details": {}}
 
 
 def _num(x):

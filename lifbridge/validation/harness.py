@@ -21,7 +21,7 @@ from .. import __version__
 from ..runners import available_backends, get_runner
 from ..spec import bundled_models, load
 from ..stimulus import first_isi_rate, steady_rate
-from .checks import all_checks, siegert_checks
+from .checks import all_checks, diverged_record, siegert_checks
 from .protocols import build_batch, siegert_batch
 from .references import analytic_fi, reference_batch, siegert_reference
 from .tolerances import KNOWN_GAPS, TOLERANCES, known_gap
@@ -148,9 +148,22 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                 checks.append(_failure_record(model.name, backend, "run", error))
                 continue
             versions.update(result.versions)
+            if result.diverged is not None:  # reported as such, never judged
+                checks.append(diverged_record(model.name, backend, "run", result.diverged))
+                continue
             results.append(result)
         bar.step(f"{model.name}: reference integrator")
-        reference = pending[model.name].result()
+        try:
+            reference = pending[model.name].result()
+        except Exception as error:  # a failed judge is a failed check, not a crash
+            checks.append(_failure_record(model.name, "reference", "reference_run", error))
+            continue
+        if reference.diverged is not None:
+            # without a judge the backends cannot be checked: their runs are kept, unjudged
+            checks.append(diverged_record(model.name, "reference", "reference_run", reference.diverged,
+                                          "reference integration"))
+            runs.extend(run_record(batch, result, "backend") for result in results)
+            continue
         runs.append(run_record(batch, reference, "reference"))
         closed = analytic_fi(model, batch.protocol("fi").info["currents_pA"])
         if closed is not None:
@@ -171,6 +184,9 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                                                           dt_ms=sbatch.dt_ms, **options.get(backend, {}))
                 except Exception as error:
                     checks.append(_failure_record(model.name, backend, "siegert_run", error))
+                    continue
+                if result.diverged is not None:
+                    checks.append(diverged_record(model.name, backend, "siegert_run", result.diverged))
                     continue
                 records = siegert_checks(sbatch, result)
                 checks.extend(records)
@@ -206,10 +222,11 @@ def _timed_reference(batch):
 
 def _gap_record(model, backend, reason):
     return {"model": model, "backend": backend, "check": "known_gap", "protocol": "*", "value": None,
-            "tolerance": None, "unit": "", "passed": True, "reason": reason, "known_gap": reason, "details": {}}
+            "tolerance": None, "unit": "", "passed": True, "status": "known_gap", "reason": reason,
+            "known_gap": reason, "details": {}}
 
 
 def _failure_record(model, backend, check, error):
     return {"model": model, "backend": backend, "check": check, "protocol": check, "value": None, "tolerance": None,
-            "unit": "", "passed": False, "reason": f"{type(error).__name__}: {error}", "known_gap": None,
+            "unit": "", "passed": False, "status": "fail", "reason": f"{type(error).__name__}: {error}", "known_gap": None,
             "details": {"traceback": traceback.format_exc(limit=6)}}

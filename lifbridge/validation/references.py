@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from .. import analytic
 from ..cache import cache_root, rebuild_note
+from ..divergence import merge
 from .. import expr as ex
 from ..stimulus import SimResult
 from .protocols import Batch
@@ -57,7 +59,7 @@ def reference_batch(batch: Batch, use_cache=True) -> SimResult:
             rebuild_note(f"reference result {path.name}",
                          f"cached result damaged ({type(error).__name__}: {str(error)[:80]})", rebuilding=True)
     result = _compute(batch)
-    if use_cache:
+    if use_cache and result.diverged is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(_dump(result)))
@@ -71,6 +73,7 @@ def _compute(batch: Batch) -> SimResult:
     stim = batch.stimulus
     n = stim.n
     spike_times = [None] * n
+    diverged = {}  # neuron -> Event
     record_times = np.arange(int(round(batch.duration_ms / batch.dt_ms))) * batch.dt_ms
     traces = {var: np.full((len(batch.record_neurons), len(record_times)), np.nan) for var in batch.record}
     # neurons without time-varying input are simulated together, the others one by one
@@ -79,6 +82,8 @@ def _compute(batch: Batch) -> SimResult:
         result = reference_simulate(batch.model, duration_ms=batch.duration_ms, bias_pA=stim.bias_pA[plain])
         for j, i in enumerate(plain):
             spike_times[i] = np.asarray(result.spike_times_ms[j])
+        for event in (result.diverged.events if result.diverged else []):
+            diverged[plain[event.neuron]] = replace(event, neuron=plain[event.neuron])
     for i in range(n):
         if spike_times[i] is not None and i not in batch.record_neurons:
             continue
@@ -92,11 +97,14 @@ def _compute(batch: Batch) -> SimResult:
                                     signal_dt_ms=stim.signal_dt_ms, record=record, record_times_ms=record_times,
                                     **kwargs)
         spike_times[i] = np.asarray(result.spike_times_ms[0])
+        if result.diverged is not None:
+            diverged[i] = replace(result.diverged.first, neuron=i)
         for var in record:
             traces[var][batch.record_neurons.index(i)] = np.asarray(result.traces[var][1])[0]
     units = {var: batch.model.unit_of(var).name for var in batch.record}
     return SimResult(batch.model.name, "reference", 0.0, batch.duration_ms, spike_times,
-                     {var: (record_times, traces[var], units[var]) for var in batch.record})
+                     {var: (record_times, traces[var], units[var]) for var in batch.record},
+                     diverged=merge("reference", list(diverged.values())))
 
 
 def _varies(values, i):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..divergence import strict
+
 COLORS = {"reference": "black", "brian2": "tab:blue", "nest": "tab:orange", "pynn": "tab:green"}
 
 
@@ -26,9 +28,15 @@ def is_gap(check) -> bool:
     return check["check"] == "known_gap" or bool(check.get("known_gap"))
 
 
+def is_diverged(check) -> bool:
+    """A run whose state became non-finite or ran away: a failure, shown as such."""
+    return check.get("status") == "diverged"
+
+
 def summarize(report) -> dict:
-    """Pass/fail counts per (model, backend)."""
-    matrix = defaultdict(lambda: {"passed": 0, "failed": 0, "gaps": 0})
+    """Pass/fail counts per (model, backend); ``diverged`` counts diverged runs (also in ``failed``)
+    and ``diverged_text`` says where the first of them diverged."""
+    matrix = defaultdict(lambda: {"passed": 0, "failed": 0, "gaps": 0, "diverged": 0, "diverged_text": ""})
     for check in report["checks"]:
         cell = matrix[(check["model"], check["backend"])]
         if is_gap(check):
@@ -37,6 +45,9 @@ def summarize(report) -> dict:
             cell["passed"] += 1
         else:
             cell["failed"] += 1
+            if is_diverged(check):
+                cell["diverged"] += 1
+                cell["diverged_text"] = cell["diverged_text"] or check["diverged"]["message"]
     return matrix
 
 
@@ -47,7 +58,8 @@ def write_report(report, out_dir) -> Path:
     matplotlib.use("Agg")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=_default))
+    # strict JSON: a non-finite number (a diverged trace) is written as null
+    (out / "report.json").write_text(json.dumps(strict(report), indent=1, default=_default, allow_nan=False))
     figures = defaultdict(list)
     runs_by_model = defaultdict(list)
     for run in report["runs"]:
@@ -217,7 +229,7 @@ def siegert_figure(siegert, out):
 _CSS = """
 body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px}
-.pass{background:#d8f5d0}.fail{background:#f8d0d0}.gap{background:#eee}
+.pass{background:#d8f5d0}.fail{background:#f8d0d0}.gap{background:#eee}.diverged{background:#e9c4f0}
 img{max-width:100%;border:1px solid #ddd;margin:4px 0}code{background:#f4f4f4}
 """
 
@@ -230,11 +242,13 @@ def render_html(report, figures) -> str:
     failed = sum(1 for c in report["checks"] if not c["passed"])
     total = sum(1 for c in report["checks"] if not is_gap(c))
     gaps = sum(1 for c in report["checks"] if is_gap(c))
+    diverged = sum(1 for c in report["checks"] if is_diverged(c))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>lifbridge validation report</title>"
              f"<style>{_CSS}</style></head><body>",
              "<h1>lifbridge validation report</h1>",
              f"<p><b>{total - failed} of {total} checks passed</b>"
              f"{' &mdash; ' + str(failed) + ' failed' if failed else ''}"
+             f"{' (' + str(diverged) + ' of them diverged: a state became non-finite or ran away)' if diverged else ''}"
              f"{'; ' + str(gaps) + ' known gap(s) listed with their reasons' if gaps else ''}. Models: {esc(', '.join(models))}. "
              f"Backends: {esc(', '.join(report['config']['backends']))}. Time step {report['config']['dt_ms']} ms"
              f"{' (quick run: short, coarse sweeps)' if report['config']['quick'] else ''}.</p>",
@@ -252,10 +266,13 @@ def render_html(report, figures) -> str:
             if not cell:
                 row.append("<td></td>")
                 continue
-            cls = "fail" if cell["failed"] else ("gap" if not cell["passed"] else "pass")
+            cls = "diverged" if cell["diverged"] else "fail" if cell["failed"] else (
+                "gap" if not cell["passed"] else "pass")
             text = f"{cell['passed']}/{cell['passed'] + cell['failed']} passed"
             if cell["gaps"]:
                 text += f", {cell['gaps']} known gap(s)"
+            if cell["diverged"]:
+                text = f"DIVERGED: {esc(cell['diverged_text'])}; " + text
             row.append(f"<td class='{cls}'>{text}</td>")
         parts.append("<tr>" + "".join(row) + "</tr>")
     parts.append("</table>")
@@ -277,10 +294,10 @@ def render_html(report, figures) -> str:
         parts.append("<table><tr><th>backend</th><th>check</th><th>value</th><th>tolerance</th><th>result</th>"
                      "<th>reason</th></tr>")
         for c in by_model.get(model, []):
-            cls = "gap" if is_gap(c) else ("pass" if c["passed"] else "fail")
+            cls = "gap" if is_gap(c) else "diverged" if is_diverged(c) else ("pass" if c["passed"] else "fail")
             value = "" if c["value"] is None else f"{c['value']:.4g} {esc(c['unit'])}"
             tol = "" if c["tolerance"] is None else f"{c['tolerance']:.4g} {esc(c['unit'])}"
-            result = "known gap" if is_gap(c) else ("pass" if c["passed"] else "FAIL")
+            result = "known gap" if is_gap(c) else "DIVERGED" if is_diverged(c) else ("pass" if c["passed"] else "FAIL")
             reason = c["known_gap"] if c.get("known_gap") else c["reason"]
             parts.append(f"<tr class='{cls}'><td>{esc(c['backend'])}</td><td>{esc(c['check'])}</td><td>{value}</td>"
                          f"<td>{tol}</td><td>{result}</td><td>{esc(reason)}</td></tr>")
@@ -309,11 +326,14 @@ def summary_text(report) -> str:
     matrix = summarize(report)
     lines = []
     for (model, backend), cell in sorted(matrix.items()):
-        status = "FAIL" if cell["failed"] else "ok"
+        status = "DIVERGED" if cell["diverged"] else "FAIL" if cell["failed"] else "ok"
         lines.append(f"{model:<16} {backend:<10} {cell['passed']:>3} passed {cell['failed']:>3} failed"
                      f"{'  ' + str(cell['gaps']) + ' known gap(s)' if cell['gaps'] else ''}  {status}")
     failed = [c for c in report["checks"] if not c["passed"]]
     for c in failed:
+        if is_diverged(c):
+            lines.append(f"DIVERGED {c['model']}/{c['backend']} {c['check']}: {c['diverged']['message']}")
+            continue
         value = "-" if c["value"] is None else f"{c['value']:.4g}"
         tol = "-" if c["tolerance"] is None else f"{c['tolerance']:.4g}"
         lines.append(f"FAILED {c['model']}/{c['backend']} {c['check']}: {value} > {tol} {c['unit']} ({c['reason'][:120]})")
