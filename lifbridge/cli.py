@@ -321,7 +321,7 @@ def cmd_models(args):
         model = load_model(name)
         rows.append({"name": name, "description": model.description, "reference": model.reference})
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(dumps_strict(rows, indent=2))
     else:
         width = max(len(r["name"]) for r in rows)
         for r in rows:
@@ -363,7 +363,7 @@ def cmd_show(args):
     model = load_model(args.model)
     summary = model_summary(model)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(dumps_strict(summary, indent=2))
         return
     print(f"{model.name}: {model.description}")
     print(f"source: {model.reference}")
@@ -588,11 +588,11 @@ def cmd_run(args):
 DIVERGENCE_FIX = "a smaller --dt or a smaller current, or check the parameters (a zero time constant?)"
 
 
-def dumps_strict(obj) -> str:
+def dumps_strict(obj, **options) -> str:
     """Strict JSON (no NaN or Infinity tokens): a non-finite number becomes null."""
     from .divergence import strict
 
-    return json.dumps(strict(obj), allow_nan=False)
+    return json.dumps(strict(obj), allow_nan=False, **options)
 
 
 def simulate(args, model, stimulus, duration_ms, record=(), inits=None):

@@ -125,3 +125,21 @@ def test_izhikevich_presets_change_the_firing():
     rs = json.loads(cli("run", "izhikevich", "--preset", "RS", "--current", "10", "--duration", "0.3", "--json").stdout)
     fs = json.loads(cli("run", "izhikevich", "--preset", "FS", "--current", "10", "--duration", "0.3", "--json").stdout)
     assert len(fs["spike_times_ms"]) > len(rs["spike_times_ms"]) > 0
+
+
+def _strict(text):
+    return json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict JSON token {token}"))
+
+
+def test_json_output_of_healthy_commands_is_strict_and_exits_0():
+    run = cli("run", "hh", "--current", "500pA", "--duration", "0.05", "--record", "V_m", "--record", "m", "--json")
+    assert run.returncode == 0, run.stderr
+    data = _strict(run.stdout)
+    assert len(data["spike_times_ms"]) >= 1 and all(isinstance(v, float) for v in data["V_m"])
+    fi = cli("fi", "izhikevich", "--currents", "0:20:3", "--duration", "0.2", "--json")
+    assert fi.returncode == 0, fi.stderr
+    data = _strict(fi.stdout)
+    assert data["diverged"] is None and data["diverged_currents"] == []
+    assert all(isinstance(r, float) for r in data["rates_hz"])
+    for args in (("show", "adex", "--json"), ("models", "--json")):
+        assert _strict(cli(*args).stdout)

@@ -119,3 +119,14 @@ def test_report_renders_in_headless_chromium_with_all_figures(tmp_path):
                     f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={screenshot}", "--window-size=1200,2000",
                     (out / "index.html").as_uri()], capture_output=True, timeout=120)
     assert screenshot.exists() and screenshot.stat().st_size > 10000
+
+
+def test_every_check_record_has_a_status_and_a_healthy_run_is_never_diverged(lif_batch):
+    batch, reference = lif_batch
+    assert reference.diverged is None
+    result = brian2_runner.simulate(batch.model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
+                                    record=batch.record, record_neurons=batch.record_neurons)
+    assert result.diverged is None
+    for record in checks.all_checks(batch, result, reference):
+        assert record["status"] in ("pass", "fail", "known_gap")
+        assert record["status"] != "pass" or record["passed"]
