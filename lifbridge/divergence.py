@@ -171,6 +171,8 @@ class Divergence:
         e = self.first
         when = "before the end of the run" if e.t_ms is None else f"at t = {e.t_ms:.6g} ms"
         beyond = f", beyond the runaway bound +-{e.bound:.4g} {e.unit}" if e.kind == "runaway" and e.bound else ""
+        if not e.variable:
+            return f"diverged {when} ({e.note})"
         note = f"; {e.note}" if e.note else ""
         return f"diverged {when} ({e.variable} = {e.value_text()}{beyond}{note})"
 

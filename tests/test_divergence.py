@@ -177,6 +177,14 @@ def test_nest_reports_nan_of_the_generated_neurons(nest_runner):
     assert healthy.diverged is None
 
 
+def test_a_nest_solver_failure_is_a_divergence_of_the_whole_run(nest_runner):
+    # aeif_psc_exp stops the simulation with NumericalInstability: no neuron's spikes are complete
+    result = nest_runner.simulate(lifbridge.load("adex"), Stimulus.constant([500.0, -1e9]), duration_ms=20.0,
+                                  builtin=True)
+    assert result.diverged_neurons == [0, 1]
+    assert "numerical instability" in result.diverged.describe()
+
+
 def test_nest_cli_run_exits_3(nest_runner):
     out = cli("run", "izhikevich", "--current", "1e9pA", "--duration", "0.02", "--backend", "nest")
     assert_one_line_divergence(out, "run", "izhikevich", "on nest", "(V_m = nan)")

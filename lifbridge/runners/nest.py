@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -284,9 +285,15 @@ def _simulate(model, stimulus, duration_ms, dt_ms, *, record=(), record_neurons=
         if neuron in at_end:
             del at_end[neuron]
     if failure is not None:
-        failure.neuron = min(set(at_end) | set(timed), default=0)
-        at_end.pop(failure.neuron, None)
-        timed[failure.neuron] = failure
+        # the kernel's clock may not have advanced past the failing slice: the last recorded
+        # spike bounds the time from below
+        failure.t_ms = max(failure.t_ms, float(times.max()) if len(times) else 0.0)
+        # the run stopped there: no neuron's spikes are complete
+        for i in range(stimulus.n):
+            event = timed.get(i) or at_end.get(i)
+            timed[i] = replace(failure, neuron=i) if event is None else replace(
+                event, t_ms=failure.t_ms if event.t_ms is None else event.t_ms, note=failure.note)
+        at_end = {}
     result.diverged = merge(result.backend, list(timed.values()) + list(at_end.values()))
     return result, at_end
 
