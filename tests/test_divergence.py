@@ -61,7 +61,8 @@ def model_file(tmp_path, source, name, replacements, drop=()):
 def zero_tau(tmp_path):
     """lif with tau_m = 0 (the 'above = 0' bound removed; no closed form to check against)."""
     return model_file(tmp_path, "lif", "lif_tau0",
-                      [('tau_m       = { value = 10.0,  unit = "ms", above = 0.0,', 'tau_m       = { value = 0.0,  unit = "ms",')],
+                      [('tau_m       = { value = 10.0,  unit = "ms", above = 0.0,',
+                        'tau_m       = { value = 0.0,  unit = "ms",')],
                       drop=("analytic",))
 
 

@@ -228,5 +228,6 @@ def _gap_record(model, backend, reason):
 
 def _failure_record(model, backend, check, error):
     return {"model": model, "backend": backend, "check": check, "protocol": check, "value": None, "tolerance": None,
-            "unit": "", "passed": False, "status": "fail", "reason": f"{type(error).__name__}: {error}", "known_gap": None,
+            "unit": "", "passed": False, "status": "fail", "reason": f"{type(error).__name__}: {error}",
+            "known_gap": None,
             "details": {"traceback": traceback.format_exc(limit=6)}}
