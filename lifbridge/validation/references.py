@@ -47,9 +47,39 @@ def cache_dir() -> Path:
     return cache_root() / "reference"
 
 
-def reference_batch(batch: Batch, use_cache=True) -> SimResult:
-    """The reference integrator's result for every neuron of ``batch`` (exact spike times)."""
-    key = hashlib.sha256(json.dumps([CACHE_FORMAT, model_fingerprint(batch.model), batch.describe()],
+def late_release_model(model, dt_ms):
+    """``model`` with its refractory period one step longer, or None if it clamps nothing.
+
+    A clock-driven simulator finds a spike at the first grid point after the crossing
+    and releases the clamp t_ref after that grid point, i.e. between t_ref and
+    t_ref + dt after the true crossing. The reference with the exact period and this one
+    bracket every such simulator: a spike on which the two disagree grazes the threshold
+    and may go either way on the grid.
+    """
+    if model.refractory is None or not model.refractory.clamp:
+        return None
+    step = ex.BinOp("*", ex.Num(float(dt_ms)), ex.UnitLit("ms"))
+    return replace(model, refractory=replace(model.refractory,
+                                             period=ex.BinOp("+", model.refractory.period, step)))
+
+
+def late_release_reference(batch: Batch, use_cache=True):
+    """The reference of the frozen-noise neurons with the clamp released one step later
+    (:func:`late_release_model`), or None where there is no such bracket."""
+    late, noise = late_release_model(batch.model, batch.dt_ms), batch.protocol("frozen_noise")
+    if late is None or noise is None:
+        return None
+    result = reference_batch(replace(batch, model=late), use_cache=use_cache, neurons=noise.neurons)
+    return result if result.diverged is None else None
+
+
+def reference_batch(batch: Batch, use_cache=True, neurons=None) -> SimResult:
+    """The reference integrator's result for every neuron of ``batch`` (exact spike times).
+
+    ``neurons``: compute only these (the others get no spikes and no traces).
+    """
+    only = None if neurons is None else sorted(int(i) for i in neurons)
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, model_fingerprint(batch.model), batch.describe(), only],
                                     sort_keys=True).encode()).hexdigest()
     path = cache_dir() / f"{batch.model.name}-{key[:24]}.json"
     if use_cache and path.exists():
@@ -58,7 +88,7 @@ def reference_batch(batch: Batch, use_cache=True) -> SimResult:
         except (OSError, ValueError, KeyError, TypeError) as error:
             rebuild_note(f"reference result {path.name}",
                          f"cached result damaged ({type(error).__name__}: {str(error)[:80]})", rebuilding=True)
-    result = _compute(batch)
+    result = _compute(batch, only)
     if use_cache and result.diverged is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -67,17 +97,22 @@ def reference_batch(batch: Batch, use_cache=True) -> SimResult:
     return result
 
 
-def _compute(batch: Batch) -> SimResult:
+def _compute(batch: Batch, only=None) -> SimResult:
     from ..reference import reference_simulate
 
     stim = batch.stimulus
     n = stim.n
     spike_times = [None] * n
+    if only is not None:
+        skipped = set(range(n)) - set(only)
+        for i in skipped:
+            spike_times[i] = np.zeros(0)
     diverged = {}  # neuron -> Event
     record_times = np.arange(int(round(batch.duration_ms / batch.dt_ms))) * batch.dt_ms
     traces = {var: np.full((len(batch.record_neurons), len(record_times)), np.nan) for var in batch.record}
     # neurons without time-varying input are simulated together, the others one by one
-    plain = [i for i in range(n) if not _varies(stim.current_pA, i) and not _varies(stim.light, i)]
+    plain = [i for i in range(n) if spike_times[i] is None and not _varies(stim.current_pA, i)
+             and not _varies(stim.light, i)]
     if plain:
         result = reference_simulate(batch.model, duration_ms=batch.duration_ms, bias_pA=stim.bias_pA[plain])
         for j, i in enumerate(plain):
@@ -85,6 +120,8 @@ def _compute(batch: Batch) -> SimResult:
         for event in (result.diverged.events if result.diverged else []):
             diverged[plain[event.neuron]] = replace(event, neuron=plain[event.neuron])
     for i in range(n):
+        if only is not None and i not in only:
+            continue
         if spike_times[i] is not None and i not in batch.record_neurons:
             continue
         kwargs = {}
