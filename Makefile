@@ -12,7 +12,7 @@ EXTRAS ?= nest,test
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml scripts/install-system-packages.sh
+$(VENV)/.installed: pyproject.toml setup.py scripts/install-system-packages.sh
 	bash scripts/install-system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

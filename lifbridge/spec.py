@@ -96,10 +96,24 @@ _TABLE_LIMITS = {"parameters": MAX_PARAMETERS, "state": MAX_STATE, "expressions"
 
 
 def models_dir() -> Path:
-    """The directory of the bundled model files (``LIFBRIDGE_MODELS`` overrides it)."""
+    """The directory of the bundled model files (``LIFBRIDGE_MODELS`` overrides it).
+
+    The files are the package data ``lifbridge.models`` (the repository's top-level
+    ``models/``, mapped into the package by setup.py): found with importlib.resources in
+    a wheel or an editable install, and next to the package in a source tree that is
+    not installed.
+    """
     override = os.environ.get("LIFBRIDGE_MODELS")
     if override:
         return Path(override)
+    try:
+        from importlib.resources import files
+
+        found = files("lifbridge.models")
+    except ModuleNotFoundError:
+        found = None
+    if isinstance(found, Path) and found.is_dir():
+        return found
     return Path(__file__).resolve().parent.parent / "models"
 
 
