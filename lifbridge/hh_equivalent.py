@@ -899,6 +899,12 @@ def hh_equivalent(*, quick=False, out_dir=None, progress=None) -> dict:
         "class2_gap": _jsonable(class2),
         "checks": checks,
         "figure": figure,
+        # what the report's figure is drawn from
+        "figure_data": _jsonable({"trace_t_ms": trace_t, "step_V_m_mV": step_traces, "noise_pA": noise,
+                                  "noise_dt_ms": proto.noise_dt_ms, "noise_test_ms": proto.noise_test_ms,
+                                  "noise_spikes_ms": noise_spikes, "step_multiple": STEP_TEST_MULTIPLE,
+                                  "step_onset_ms": STEP_TEST_ONSET_MS, "noise_mean": NOISE_TEST["mean"],
+                                  "noise_sd": NOISE_TEST["sd"]}),
         "wall_time_s": {"measurements": t_measure, "total": time.perf_counter() - started},
         "protocol": proto.name,
         # the keys that are model names carry no unit suffix: their units, from the specs
