@@ -30,17 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backends as registry
 from . import expr as ex
 from .errors import BackendUnavailable, Diverged, LifbridgeError, UnitError
 from .model import to_unit
-from .runners import RUNNERS
 from .spec import bundled_models, load
 from .units import parse_quantity, parse_unit
 
-BACKENDS = tuple(RUNNERS)
-GENERATE_TARGETS = ("brian2", "nestml")
-BRIAN2_TARGETS = ("numpy", "cython", "cpp_standalone")
-DEFAULT_BRIAN2_TARGET = "numpy"
+#: Every registered backend (:mod:`lifbridge.backends`), installed or not.
+BACKENDS = registry.names()
 #: Longest simulation a command runs, in time steps (duration / dt).
 MAX_STEPS = 10 ** 8
 #: Most neurons an f-I sweep simulates.
@@ -144,11 +142,9 @@ def attach_negative_values(argv):
 
 def exit_status(error) -> int:
     """The exit status for an error (see the module docstring)."""
-    from .nest_build import NestBuildError
-
     if isinstance(error, Diverged):
         return EXIT_DIVERGED
-    if isinstance(error, (BackendUnavailable, NestBuildError)):
+    if isinstance(error, BackendUnavailable):
         return EXIT_FAILURE
     if isinstance(error, LifbridgeError):
         return EXIT_USAGE
@@ -195,7 +191,7 @@ def build_parser():
 
     p = sub.add_parser("generate", help="generate simulator code for a model")
     p.add_argument("model")
-    p.add_argument("--target", choices=GENERATE_TARGETS, required=True)
+    p.add_argument("--target", choices=tuple(registry.generators()), required=True)
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.set_defaults(handler=cmd_generate)
 
@@ -213,8 +209,8 @@ def build_parser():
                        help="parameter value with unit, e.g. C_m=250pF (bare number: the unit 'show' gives)")
         p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE", help="initial value, e.g. V_m=-63mV")
         p.add_argument("--preset", help="named parameter preset (e.g. Izhikevich RS, FS ...)")
-        p.add_argument("--target", default=None, choices=BRIAN2_TARGETS,
-                       help=f"Brian2 code generation target (--backend brian2 only; default {DEFAULT_BRIAN2_TARGET})")
+        p.add_argument("--target", default=None, choices=registry.option_choices("target"),
+                       help="code generation target of the backend (" + option_help("target") + ")")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler=handler)
         if name == "run":
@@ -245,10 +241,22 @@ def build_parser():
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     p.set_defaults(handler=cmd_validate)
 
-    p = sub.add_parser("nest-build", help="generate, compile and cache the NEST module of the given models")
-    p.add_argument("models", nargs="*", metavar="MODEL", help="models (default: all bundled)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(handler=cmd_nest_build)
+    p = sub.add_parser("report", help="build the validation report from records (report.json files made by "
+                       "validate, here or elsewhere)")
+    p.add_argument("records", nargs="+", metavar="RECORDS.json",
+                   help="report.json files; a later file's results replace an earlier one's for the same "
+                   "model and backend")
+    p.add_argument("--out", default="lifbridge-report", help="output directory (default lifbridge-report/)")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("backends", help="every backend: available or not and why, generator targets, options")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_backends)
+
+    for _, command in registry.commands():
+        p = sub.add_parser(command.name, help=command.help)
+        command.add_arguments(p)
+        p.set_defaults(handler=command.handler)
 
     # its own options are parsed by lifbridge.hh_equivalent.main (see _main() above)
     sub.add_parser("hh-equivalent", add_help=False,
@@ -257,7 +265,21 @@ def build_parser():
     return parser
 
 
-COMMANDS = ("models", "show", "generate", "run", "fi", "validate", "nest-build", "hh-equivalent")
+COMMANDS = ("models", "show", "generate", "run", "fi", "validate", "report", "backends", "hh-equivalent") + tuple(
+    command.name for _, command in registry.commands())
+
+
+def option_help(option: str) -> str:
+    """``--backend brian2: numpy|cython|cpp_standalone, default numpy`` for every backend taking ``option``."""
+    parts = []
+    for name in BACKENDS:
+        try:
+            declared = registry.get(name).options.get(option)
+        except BackendUnavailable:
+            continue
+        if declared is not None:
+            parts.append(f"--backend {name} only: {'|'.join(declared.choices)}, default {declared.default}")
+    return "; ".join(parts) or "no backend takes it"
 
 
 # ---------------------------------------------------------------------------- option values
@@ -395,14 +417,7 @@ def cmd_show(args):
 
 def cmd_generate(args):
     model = load_model(args.model)
-    if args.target == "brian2":
-        from .brian2 import generate_script
-
-        text = generate_script(model)
-    else:
-        from .nestml import to_nestml
-
-        text = to_nestml(model)
+    text = registry.generator(args.target)(model)
     if args.output:
         try:
             with open(args.output, "w") as handle:
@@ -429,13 +444,10 @@ def prepare_model(args):
 
 
 def resolve_target(args):
-    """--target is a Brian2 option: an error with another backend, the default with Brian2."""
-    if args.backend != "brian2":
-        if args.target is not None:
-            raise UsageError(f"--target applies to --backend brian2 only (got --backend {args.backend}); "
-                             f"drop --target")
-    elif args.target is None:
-        args.target = DEFAULT_BRIAN2_TARGET
+    """The backend's run options (``args.options``), checked by the backend: --target is an
+    error for a backend without that option, and takes the backend's default otherwise."""
+    args.options = registry.get(args.backend).run_options({"target": args.target})
+    args.target = args.options.get("target", args.target)
 
 
 def check_times(args):
@@ -471,11 +483,6 @@ def apply_overrides(model, param_items, init_items):
     return model, dict(resolve(model, inits, where="--init ").state)
 
 
-_METHOD_WORDS = {"euler": ("forward Euler", "first order"), "exponential_euler": ("exponential Euler", "first order"),
-                 "heun": ("Heun's method", "second order"), "rk2": ("second-order Runge-Kutta", "second order"),
-                 "rk4": ("fourth-order Runge-Kutta", "fourth order")}
-
-
 def note_time_step(model, args):
     """One note on stderr when the model recommends a finer time step (its ``validation_dt_ms`` hint)."""
     hint = model.hints.get("validation_dt_ms")
@@ -485,13 +492,8 @@ def note_time_step(model, args):
         return
     if not (hint > 0) or args.dt <= hint * (1 + 1e-9):
         return
-    why = ""
-    if args.backend == "brian2":
-        from .brian2 import integration_method
-
-        method = integration_method(model)
-        words, order = _METHOD_WORDS.get(method, (method, None))
-        why = f" (Brian2 {words} is {order})" if order else f" (Brian2 integrates it with {words})"
+    step_note = registry.get(args.backend).step_note
+    why = f" ({step_note(model)})" if step_note else ""
     print(f"note: {model.name} recommends dt <= {hint:g} ms{why}; running at {args.dt:g} ms", file=sys.stderr)
 
 
@@ -590,18 +592,16 @@ DIVERGENCE_FIX = "a smaller --dt or a smaller current, or check the parameters (
 
 def dumps_strict(obj, **options) -> str:
     """Strict JSON (no NaN or Infinity tokens): a non-finite number becomes null."""
-    from .divergence import strict
+    from .records import dumps
 
-    return json.dumps(strict(obj), allow_nan=False, **options)
+    return dumps(obj, **options)
 
 
 def simulate(args, model, stimulus, duration_ms, record=(), inits=None):
-    from .runners import get_runner
-
-    runner = get_runner(args.backend)
-    options = {"target": args.target} if args.backend == "brian2" else {}
-    return runner.simulate(model, stimulus, duration_ms=duration_ms, dt_ms=args.dt, record=record,
-                           **options, **(inits or {}))
+    backend = registry.require(args.backend)
+    options = getattr(args, "options", None) or backend.run_options()
+    return backend.simulate(model, stimulus, duration_ms=duration_ms, dt_ms=args.dt, options=options, record=record,
+                            **(inits or {}))
 
 
 def parse_currents(text, unit_text):
@@ -691,17 +691,52 @@ def cmd_validate(args):
     return 1 if failed else 0
 
 
-def cmd_nest_build(args):
-    from . import nest as lnest
-    from .runners import get_runner
+def cmd_backends(args):
+    rows = registry.describe()
+    models = [load_model(name) for name in bundled_models()]
+    for row in rows:
+        row["models"] = {c.model: {"support": c.support, "reason": c.reason, "error": c.error}
+                         for c in registry.capabilities(models, [row["name"]])}
+    if args.json:
+        print(dumps_strict(rows, indent=2))
+        return
+    for row in rows:
+        state = "available" if row["available"] else f"NOT AVAILABLE: {row['reason']}"
+        print(f"{row['name']} ({row['label']}): {state}")
+        if row["description"]:
+            print(f"  {row['description']}")
+        if row["notes"]:
+            print(f"  note: {row['notes']}")
+        if row["generate_targets"]:
+            print(f"  generate --target: {', '.join(row['generate_targets'])}")
+        for name, option in row["options"].items():
+            print(f"  --{name}: {'|'.join(option['choices'])} (default {option['default']}): {option['help']}")
+        if row["commands"]:
+            print(f"  commands: {', '.join(row['commands'])}")
+        support = {}
+        for model, cap in row["models"].items():
+            support.setdefault(cap["support"], []).append(model)
+        for level, names in support.items():
+            print(f"  {level}: {', '.join(names)}")
 
-    models = [load_model(m) for m in args.models] or None
-    get_runner("nest")  # NEST not installed: the same message and exit status as run --backend nest
-    built = lnest.build(models, verbose=not args.quiet)
-    print(built.module_name)
-    for name in built.neuron_names:
-        print(f"  {name}")
-    print(f"  {built.path}{' (cached)' if built.from_cache else ''}")
+
+def cmd_report(args):
+    from .validation import summary_text
+    from .validation.report import is_gap, report_from_files, write_report
+
+    report = report_from_files(args.records, note=lambda text: print(f"lifbridge report: {text}", file=sys.stderr))
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: cannot create the directory ({error.strerror or error}); "
+                         f"give a writable directory") from None
+    page = write_report(report, args.out)
+    print(summary_text(report))
+    failed = sum(1 for c in report.checks if not c.passed)
+    total = sum(1 for c in report.checks if not is_gap(c))
+    gaps = len(report.checks) - total
+    print(f"{total - failed}/{total} checks passed{f', {gaps} known gap(s)' if gaps else ''}; report: {page}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

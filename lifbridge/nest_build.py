@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from .cache import cache_root, rebuild_note
-from .errors import LifbridgeError
+from .errors import BackendUnavailable
 
 __all__ = ["NestBuildError", "BuiltModule", "build_nest_module", "find_cached_module",
            "install_nest_module", "check_build_prerequisites", "default_cache_dir", "COMPILE_JOBS"]
@@ -94,7 +94,7 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _LOG_TAIL_LINES = 40
 
 
-class NestBuildError(LifbridgeError, RuntimeError):
+class NestBuildError(BackendUnavailable, RuntimeError):
     """A NEST extension module cannot be built or loaded; the message says what to do."""
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import lifbridge
 from lifbridge.cli import BACKENDS, EXIT_BROKEN_PIPE, build_parser
-from lifbridge.runners import RUNNERS
+from lifbridge.backends import REGISTRY
 
 
 def cli(*args, env=None, timeout=600, prefix=()):
@@ -112,11 +112,11 @@ def test_target_defaults_to_numpy_for_brian2():
 
 
 def test_help_advertises_only_backends_that_exist():
-    assert set(BACKENDS) == set(RUNNERS)
+    assert set(BACKENDS) == set(REGISTRY)
     texts = [cli("--help").stdout] + [cli(c, "--help").stdout for c in ("run", "fi", "validate")]
     for text in texts:
         assert "pynn" not in text.lower(), text
-    assert all(b in texts[0] for b in RUNNERS)
+    assert all(b in texts[0] for b in REGISTRY)
     assert "{" + ",".join(BACKENDS) + "}" in texts[1]
     out = cli("run", "lif", "--backend", "pynn")
     assert_one_line_usage_error(out, "--backend", "pynn")

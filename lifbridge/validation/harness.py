@@ -1,8 +1,9 @@
 """Runs every protocol of every model on every backend and collects plain records.
 
-``validate()`` returns a dict with ``runs`` (what each backend and the reference
-produced), ``checks`` (every comparison with value, tolerance, pass/fail and reason),
-and ``versions``. :mod:`lifbridge.validation.report` turns it into files.
+``validate()`` returns a :class:`lifbridge.records.Report`: ``runs`` (what each backend
+and the reference produced), ``checks`` (every comparison with value, tolerance,
+pass/fail and reason), ``extras`` (the Siegert and HH-equivalent sections) and
+``versions``. :mod:`lifbridge.validation.report` turns it into files.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import platform
 import sys
 import time
 import traceback
+from dataclasses import replace
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from .. import __version__
-from ..runners import available_backends, get_runner
+from ..records import KnownGap, Report, RunRecord, Section, failure_check, gap_check, plain
+from .. import backends as registry
 from ..spec import bundled_models, load
 from ..stimulus import first_isi_rate, steady_rate
 from .checks import all_checks, diverged_record, siegert_checks
@@ -62,7 +65,7 @@ def run_record(batch, result, kind):
     """The plain record of one run (a backend's or the reference's)."""
     protocols = {}
     for protocol in batch.protocols:
-        entry = {"neurons": list(protocol.neurons), "info": _jsonable(protocol.info)}
+        entry = {"neurons": list(protocol.neurons), "info": plain(protocol.info)}
         if protocol.name in ("fi",):
             spikes = [result.spike_times_ms[i] for i in protocol.neurons]
             entry["steady_rate_hz"] = [steady_rate(s, batch.duration_ms) for s in spikes]
@@ -73,48 +76,41 @@ def run_record(batch, result, kind):
         traces[var] = {"unit": unit, "t_ms": np.asarray(t)[::TRACE_STRIDE].tolist(),
                        "neurons": list(batch.record_neurons),
                        "values": [np.asarray(v)[::TRACE_STRIDE].tolist() for v in values]}
-    return {"model": batch.model.name, "backend": result.backend, "kind": kind, "dt_ms": result.dt_ms,
-            "duration_ms": batch.duration_ms, "protocols": protocols,
-            "bias_pA": np.asarray(batch.stimulus.bias_pA).tolist(),
-            "spike_times_ms": [np.round(np.asarray(s, dtype=float), 6).tolist() for s in result.spike_times_ms],
-            "traces": traces, "versions": result.versions, "wall_time_s": result.wall_time_s}
-
-
-def _jsonable(info):
-    out = {}
-    for k, v in info.items():
-        if isinstance(v, np.ndarray):
-            v = v.tolist()
-        out[k] = v
-    return out
+    return RunRecord(model=batch.model.name, backend=result.backend, kind=kind, dt_ms=result.dt_ms,
+                     duration_ms=batch.duration_ms, protocols=plain(protocols),
+                     bias_pA=np.asarray(batch.stimulus.bias_pA).tolist(),
+                     spike_times_ms=[np.round(np.asarray(s, dtype=float), 6).tolist() for s in result.spike_times_ms],
+                     traces=plain(traces), versions={k: str(v) for k, v in result.versions.items()},
+                     wall_time_s=result.wall_time_s,
+                     diverged=result.diverged.as_record() if result.diverged is not None else None)
 
 
 DEFAULT_DT_MS = 0.1
 
 
 def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=None, include_siegert=True,
-             include_hh_equivalent=True, out_dir=None, brian2_target=None):
+             include_hh_equivalent=True, out_dir=None, backend_options=None):
     """Validate ``models`` (default: all bundled) on ``backends`` (default: all installed; quick: Brian2).
 
     ``dt_ms``: the time step of every run; by default 0.1 ms, or the model's
     ``validation_dt_ms`` hint where its integration scheme needs a finer step.
     ``out_dir``: where figures made during the run (HH equivalents) are written.
-    ``brian2_target``: Brian2 code generation target (default: numpy for quick runs, else cython).
+    ``backend_options``: backend name -> run options (e.g. a code generation target), checked
+    by the backend; unset options take the backend's defaults for quick or full runs.
     """
     names = list(models) if models else bundled_models()
     loaded = [m if hasattr(m, "parameters") else load(m) for m in names]
     if backends is None:
-        backends = ["brian2"] if quick else available_backends()
-    for backend in backends:
-        get_runner(backend)  # fails early, with the install hint, if missing
+        backends = [b for b in registry.available() if registry.get(b).in_quick_runs] if quick \
+            else registry.available()
+    # fails early, with the install hint, if one is missing; options are checked by their backend
+    options = {b: registry.require(b).run_options((backend_options or {}).get(b), validation=True, quick=quick)
+               for b in backends}
     lif_like = [m for m in loaded if m.name == "lif"]
     total = len(loaded) * (1 + len(backends)) + (len(lif_like) * len(backends) if include_siegert else 0) \
         + (1 if include_hh_equivalent and any(m.name == "hh" for m in loaded) else 0)
     bar = Progress(total, progress)
-    # Quick runs use Brian2's numpy target (no compilation); full runs compile with
-    # cython once (cached by Brian2) and then run many times faster.
-    options = {"brian2": {"target": brian2_target or ("numpy" if quick else "cython")}}
-    runs, checks, extras = [], [], {}
+    runs, checks, extras = [], [], []
     versions = {"lifbridge": __version__, "python": platform.python_version(), "numpy": np.__version__}
     batches = []
     for model in loaded:
@@ -129,7 +125,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     if include_hh_equivalent and any(m.name == "hh" for m in loaded):
         from ..hh_equivalent import hh_equivalent
 
-        hh_future = pool.submit(hh_equivalent, quick=quick, out_dir=out_dir, progress=None)
+        hh_future = pool.submit(hh_equivalent, quick=quick, progress=None)
     for model, batch in zip(loaded, batches):
         model_dt = batch.dt_ms
         results = []
@@ -137,10 +133,10 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
             bar.step(f"{model.name}: {backend}")
             gap = known_gap(model.name, backend, "*")
             if gap is not None:
-                checks.append(_gap_record(model.name, backend, gap.reason))
+                checks.append(gap_check(model.name, backend, gap.reason))
                 continue
             try:
-                runner = get_runner(backend)
+                runner = registry.require(backend).runner_module()
                 result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
                                          record=batch.record, record_neurons=batch.record_neurons,
                                          **options.get(backend, {}))
@@ -167,50 +163,65 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
         runs.append(run_record(batch, reference, "reference"))
         closed = analytic_fi(model, batch.protocol("fi").info["currents_pA"])
         if closed is not None:
-            runs[-1]["protocols"]["fi"]["closed_form_rate_hz"] = closed.tolist()
+            runs[-1].protocols["fi"]["closed_form_rate_hz"] = plain(closed)
         for result in results:
             runs.append(run_record(batch, result, "backend"))
             checks.extend(all_checks(batch, result, reference, late_release))
         if include_siegert and model.name == "lif":
             sbatch = siegert_batch(model, quick=quick, dt_ms=model_dt)
-            theory = {str(tuple(p)): float(siegert_reference(model, p[0], p[1], model_dt))
-                      for p in sbatch.protocol("siegert").info["points"]}
-            extras["siegert"] = {"points": sbatch.protocol("siegert").info["points"], "theory_hz": theory,
-                                 "backends": {}}
+            points = [list(p) for p in sbatch.protocol("siegert").info["points"]]
+            extras.append(Section(
+                name="siegert", title="LIF with white-noise input vs Siegert theory", model=model.name,
+                data={"points_mV": points, "dt_ms": model_dt,
+                      "theory_hz": [float(siegert_reference(model, p[0], p[1], model_dt)) for p in points]}))
             for backend in backends:
                 bar.step(f"{model.name}: {backend} white noise (Siegert)")
                 try:
-                    result = get_runner(backend).simulate(model, sbatch.stimulus, duration_ms=sbatch.duration_ms,
-                                                          dt_ms=sbatch.dt_ms, **options.get(backend, {}))
+                    runner = registry.require(backend).runner_module()
+                    result = runner.simulate(model, sbatch.stimulus, duration_ms=sbatch.duration_ms,
+                                             dt_ms=sbatch.dt_ms, **options.get(backend, {}))
                 except Exception as error:
                     checks.append(_failure_record(model.name, backend, "siegert_run", error))
                     continue
                 if result.diverged is not None:
                     checks.append(diverged_record(model.name, backend, "siegert_run", result.diverged))
                     continue
-                records = siegert_checks(sbatch, result)
-                checks.extend(records)
-                extras["siegert"]["backends"][backend] = records[0]["details"]
+                checks.extend(siegert_checks(sbatch, result))
     if hh_future is not None:
         bar.step("hh: HH-derived equivalent models")
         try:
-            extras["hh_equivalent"] = hh_future.result()
-            for check in extras["hh_equivalent"].get("checks", []):
-                if not check["passed"] and not check.get("known_gap"):
+            from .hh_section import hh_section
+
+            section, hh_checks = hh_section(hh_future.result())
+            extras.append(section)
+            for check in hh_checks:
+                if check.status == "fail":
                     # How closely a reduced model follows HH is a finding, not a backend error.
-                    check = dict(check, known_gap=REDUCTION_GAP, within_tolerance=False, passed=True)
+                    check = replace(check, known_gap=REDUCTION_GAP, status="known_gap", passed=True)
                 checks.append(check)
         except Exception as error:
             checks.append(_failure_record("hh", "reference", "hh_equivalent", error))
     pool.shutdown()
     bar.close()
-    return {"config": {"models": [m.name for m in loaded], "backends": list(backends), "quick": quick,
-                       "brian2_target": options["brian2"]["target"],
+    return _as_report({"config": {"models": [m.name for m in loaded], "backends": list(backends), "quick": quick,
+                       "descriptions": {m.name: m.description for m in loaded},
+                       "backend_options": options,
+                       # what each backend declares for each model (exact / approximate / unsupported)
+                       "capabilities": [c.as_record() for c in registry.capabilities(loaded, backends)],
                        "dt_ms": dt_ms or DEFAULT_DT_MS,
                        "dt_ms_per_model": {m.name: dt_ms or float(m.hints.get("validation_dt_ms", DEFAULT_DT_MS))
                                            for m in loaded}},
             "versions": versions, "runs": runs, "checks": checks, "extras": extras,
-            "tolerances": [t.__dict__ for t in TOLERANCES], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]}
+            "tolerances": [t.__dict__ for t in TOLERANCES], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]})
+
+
+def _as_report(parts) -> Report:
+    """The :class:`lifbridge.records.Report` of the parts of a validation."""
+    return Report(config=plain(parts["config"]), versions={k: str(v) for k, v in parts["versions"].items()},
+                  runs=parts["runs"], checks=parts["checks"], extras=parts["extras"],
+                  tolerances=[plain(t) for t in parts["tolerances"]],
+                  known_gaps=[KnownGap(**g) for g in parts["known_gaps"]],
+                  capabilities=plain(parts.get("capabilities", [])))
 
 
 def _timed_reference(batch):
@@ -223,14 +234,5 @@ def _timed_reference(batch):
     return reference, late_release_reference(batch)
 
 
-def _gap_record(model, backend, reason):
-    return {"model": model, "backend": backend, "check": "known_gap", "protocol": "*", "value": None,
-            "tolerance": None, "unit": "", "passed": True, "status": "known_gap", "reason": reason,
-            "known_gap": reason, "details": {}}
-
-
 def _failure_record(model, backend, check, error):
-    return {"model": model, "backend": backend, "check": check, "protocol": check, "value": None, "tolerance": None,
-            "unit": "", "passed": False, "status": "fail", "reason": f"{type(error).__name__}: {error}",
-            "known_gap": None,
-            "details": {"traceback": traceback.format_exc(limit=6)}}
+    return failure_check(model, backend, check, error, traceback.format_exc(limit=6))
