@@ -16,11 +16,12 @@ import numpy as np
 
 from ..divergence import strict
 
-COLORS = {"reference": "black", "brian2": "tab:blue", "nest": "tab:orange", "pynn": "tab:green"}
-
 
 def _color(backend):
-    return COLORS.get(backend.split(":")[0], "tab:purple")
+    """The plot colour of a run: black for the reference, else its backend's (from the registry)."""
+    from ..backends import color
+
+    return "black" if backend == "reference" else color(backend)
 
 
 def is_gap(check) -> bool:
