@@ -335,6 +335,7 @@ class Report(_Record):
     extras: list = field(default_factory=list)
     tolerances: list = field(default_factory=list)
     known_gaps: list = field(default_factory=list)
+    capabilities: list = field(default_factory=list)  # what each backend declares per model
     schema: str = SCHEMA_ID
     _nested = {"runs": RunRecord, "checks": CheckRecord, "extras": Section, "known_gaps": KnownGap}
 
@@ -371,6 +372,7 @@ SCHEMA = {
         "extras": {"type": "array", "items": {"$ref": "#/$defs/section"}},
         "tolerances": {"type": "array", "items": {"$ref": "#/$defs/tolerance"}},
         "known_gaps": {"type": "array", "items": {"$ref": "#/$defs/known_gap"}},
+        "capabilities": {"type": "array", "items": _OBJ},
     },
     "$defs": {
         "run": {
@@ -590,6 +592,7 @@ def merge(reports, sources=None, note=None) -> Report:
     extras = {s.name: s for s in first.extras}
     tolerances = {(t["check"], t["model"], t["backend"]): t for t in first.tolerances}
     gaps = {(g.model, g.backend, g.protocol): g for g in first.known_gaps}
+    capabilities = {(c.get("model"), c.get("backend")): c for c in first.capabilities}
     for report, source in zip(reports[1:], sources[1:]):
         if bool(report.config.get("quick")) != bool(config.get("quick")):
             raise RecordError(f"{source}: config.quick is {str(bool(report.config.get('quick'))).lower()} but "
@@ -616,6 +619,8 @@ def merge(reports, sources=None, note=None) -> Report:
             tolerances[(t["check"], t["model"], t["backend"])] = t
         for g in report.known_gaps:
             gaps[(g.model, g.backend, g.protocol)] = g
+        for c in report.capabilities:
+            capabilities[(c.get("model"), c.get("backend"))] = c
         for key, value in report.versions.items():
             if key in versions and value not in versions[key].split(" / "):
                 versions[key] = f"{versions[key]} / {value}"
@@ -626,4 +631,5 @@ def merge(reports, sources=None, note=None) -> Report:
                                                        if x not in config.get(key, [])]
         config["dt_ms_per_model"] = {**dts, **report.config.get("dt_ms_per_model", {})}
     return Report(config=config, versions=versions, runs=runs, checks=checks, extras=list(extras.values()),
-                  tolerances=list(tolerances.values()), known_gaps=list(gaps.values()))
+                  tolerances=list(tolerances.values()), known_gaps=list(gaps.values()),
+                  capabilities=list(capabilities.values()))

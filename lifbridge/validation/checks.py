@@ -1,15 +1,18 @@
-"""Comparisons of backend results with the references; each gives plain check records.
+"""Comparisons of backend results with the references; each gives check records.
 
-A check record is a dict: model, backend, check, protocol, value, tolerance, unit,
-passed, status, reason, details. ``status`` is "pass", "fail", "known_gap" or
-"diverged" (:func:`diverged_record`: a run whose state became non-finite or ran away
-is never judged, and never passes). Nothing here imports a simulator.
+Every check is a :class:`lifbridge.records.CheckRecord` made by
+:func:`lifbridge.records.check_record`: model, backend, check, protocol, value,
+tolerance, unit, passed, status, reason, details. ``status`` is "pass", "fail",
+"known_gap" or "diverged" (:func:`diverged_record`: a run whose state became
+non-finite or ran away is never judged, and never passes). Nothing here imports a
+simulator.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..records import check_record, diverged_check, number
 from ..stimulus import first_isi_rate, steady_rate
 from .references import analytic_fi, siegert_reference
 from .tolerances import known_gap, rate_allowance, tolerance_for
@@ -18,40 +21,12 @@ from .tolerances import known_gap, rate_allowance, tolerance_for
 def _record(model, backend, check, protocol, value, tolerance, unit, passed, reason, **details):
     gap = known_gap(model, backend, check)
     # A known gap is reported with its numbers but does not fail the run.
-    status = "known_gap" if gap is not None else ("pass" if passed else "fail")
-    return {"model": model, "backend": backend, "check": check, "protocol": protocol,
-            "value": _num(value), "tolerance": _num(tolerance), "unit": unit,
-            "passed": bool(passed) or gap is not None, "within_tolerance": bool(passed), "status": status,
-            "reason": reason, "known_gap": gap.reason if gap else None, "details": _clean(details)}
+    return check_record(model, backend, check, protocol, value, tolerance, unit, passed, reason,
+                        known_gap=gap.reason if gap else None, details=details)
 
 
-def diverged_record(model, backend, check, divergence, what="run"):
-    """The record of a run that diverged: status "diverged", never passed, not judged further."""
-    record = divergence.as_record()
-    return {"model": model, "backend": backend, "check": check, "protocol": check, "value": None, "tolerance": None,
-            "unit": "", "passed": False, "within_tolerance": False, "status": "diverged",
-            "reason": f"the {what} {divergence.describe()} ({len(record['neurons'])} neuron(s)); its spikes are not "
-                      f"data, so it is not compared with anything",
-            "known_gap": None, "diverged": record, "details": {}}
-
-
-def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return _num(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
+#: The record of a run that diverged: status "diverged", never passed, not judged further.
+diverged_record = diverged_check
 
 
 def fi_checks(batch, result, reference):
@@ -80,7 +55,7 @@ def fi_checks(batch, result, reference):
                        worst_current_pA=currents[worst])]
     if closed is not None:
         # the reference integrator must agree with the closed form as well
-        records[0]["details"]["reference_vs_closed_form_max_hz"] = _num(np.max(np.abs(ref_steady - closed)[measurable]))
+        records[0].details["reference_vs_closed_form_max_hz"] = number(np.max(np.abs(ref_steady - closed)[measurable]))
     backend_first = np.array([first_isi_rate(result.spike_times_ms[i]) for i in idx])
     ref_first = np.array([first_isi_rate(reference.spike_times_ms[i]) for i in idx])
     tol = tolerance_for("fi_first_isi_rate", model, backend)

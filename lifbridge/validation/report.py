@@ -1,20 +1,24 @@
 """Writing the validation report: report.json, PNG figures and index.html.
 
-Reads only the plain records of :func:`lifbridge.validation.harness.validate` (or
-records made elsewhere, e.g. on neuromorphic hardware, in the same format); imports
-no simulator.
+The report is made from records only (:mod:`lifbridge.records`): the run and check
+records and the sections of :func:`lifbridge.validation.harness.validate`, or the same
+records read from report.json files made elsewhere (``lifbridge report``). Every figure
+is drawn from them, and index.html is rendered from them with one Jinja2 template
+(``templates/report.html.j2``, every value escaped). Rendering is deterministic: the
+same records give the same index.html, byte for byte. Imports no simulator.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from collections import defaultdict
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from ..divergence import strict
+from ..records import SCHEMA, Report, merge, round_trip, write_json
+
+TEMPLATE = "report.html.j2"
 
 
 def _color(backend):
@@ -52,45 +56,63 @@ def summarize(report) -> dict:
     return matrix
 
 
-def write_report(report, out_dir) -> Path:
-    """Write report.json, figures and index.html into ``out_dir``; returns the HTML path."""
+def write_report(report: Report, out_dir) -> Path:
+    """Write report.json (the records), report.schema.json, figures and index.html into ``out_dir``;
+    returns the HTML path. The page is rendered from the records as they read back from
+    report.json, so ``lifbridge report out_dir/report.json`` rebuilds the same page."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", report, indent=1)
+    write_json(out / "report.schema.json", SCHEMA, indent=1)
+    return render_report(round_trip(report), out)
+
+
+def report_from_files(paths, note=None) -> Report:
+    """The records of one or more report.json files, merged (:func:`lifbridge.records.merge`)."""
+    from ..records import load_report
+
+    return merge([load_report(p) for p in paths], [str(p) for p in paths], note=note)
+
+
+def render_report(report: Report, out_dir) -> Path:
+    """Draw every figure of ``report`` and write index.html into ``out_dir``; returns its path."""
     import matplotlib
 
     matplotlib.use("Agg")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # strict JSON: a non-finite number (a diverged trace) is written as null
-    (out / "report.json").write_text(json.dumps(strict(report), indent=1, default=_default, allow_nan=False))
     figures = defaultdict(list)
     runs_by_model = defaultdict(list)
-    for run in report["runs"]:
-        runs_by_model[run["model"]].append(run)
+    for run in report.runs:
+        runs_by_model[run.model].append(run)
     checks_by_model = defaultdict(list)
-    for check in report["checks"]:
-        checks_by_model[check["model"]].append(check)
-    for model, runs in runs_by_model.items():
+    for check in report.checks:
+        checks_by_model[check.model].append(check)
+    for model in _models(report):
         for maker in (fi_figure, step_figure, noise_figure, light_figure):
-            name = maker(model, runs, checks_by_model[model], out)
+            name = maker(model, runs_by_model[model], checks_by_model[model], out)
             if name:
                 figures[model].append(name)
-    extras = report.get("extras", {})
-    if "siegert" in extras:
-        figures["lif"].append(siegert_figure(extras["siegert"], out))
-    if "hh_equivalent" in extras and extras["hh_equivalent"].get("figure"):
-        figures["hh"].append(extras["hh_equivalent"]["figure"])
-    page = render_html(report, figures)
+    section_figures = {}
+    for section in report.extras:
+        names = []
+        if section.name in SECTION_FIGURES:
+            names.append(SECTION_FIGURES[section.name](section, report.checks, out))
+        names += [draw_figure(figure, out) for figure in section.figures]
+        if section.model in runs_by_model or section.model in report.config["models"]:
+            figures[section.model].extend(names)
+        else:
+            section_figures[section.name] = names
+    page = render_html(report, figures, section_figures)
     (out / "index.html").write_text(page)
     return out / "index.html"
 
 
-def _default(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return str(obj)
+def _models(report):
+    """The models in the order of the config, then any others a record names (sorted)."""
+    named = list(report.config["models"])
+    others = {r.model for r in report.runs} | {c.model for c in report.checks}
+    return named + sorted(m for m in others if m not in named)
 
 
 # ---------------------------------------------------------------------------- figures
@@ -207,17 +229,21 @@ def light_figure(model, runs, checks, out):
     return _save(fig, out, f"light_{model}.png")
 
 
-def siegert_figure(siegert, out):
+def siegert_figure(section, checks, out):
+    """Siegert theory (the section's numbers) and each backend's rates (its siegert_rate check)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    points = [tuple(p) for p in siegert["points"]]
+    points = [tuple(p) for p in section.data["points_mV"]]
+    theory = dict(zip(points, section.data["theory_hz"]))
     sigmas = sorted({p[1] for p in points})
     for sigma in sigmas:
         mus = [p[0] for p in points if p[1] == sigma]
-        ax.plot(mus, [siegert["theory_hz"][str(tuple(p))] for p in points if p[1] == sigma], "-", color="black",
+        ax.plot(mus, [theory[p] for p in points if p[1] == sigma], "-", color="black",
                 alpha=0.4 + 0.6 * sigma / max(sigmas), label=f"Siegert, sigma = {sigma:g} mV")
-    for backend, details in siegert["backends"].items():
+    measured = [(c.backend, c.details) for c in checks if c.check == "siegert_rate" and c.model == section.model
+                and c.details.get("rate_hz")]
+    for backend, details in measured:
         pts = [tuple(p) for p in details["points_mV"]]
         ax.errorbar([p[0] for p in pts], details["rate_hz"], yerr=2 * np.asarray(details["standard_error_hz"]),
                     fmt="o", color=_color(backend), mfc="none", label=f"{backend} (±2 SE)")
@@ -226,100 +252,140 @@ def siegert_figure(siegert, out):
     return _save(fig, out, "siegert.png")
 
 
+SECTION_FIGURES = {"siegert": siegert_figure}
+
+
+def draw_figure(figure, out):
+    """Draw a :class:`lifbridge.records.Figure` (panels of data series) into ``out/{name}.png``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(figure.rows, figure.cols, figsize=(figure.width, figure.height), squeeze=False)
+    for ax, panel in zip(axes.flat, figure.panels):
+        for series in panel.series:
+            _draw_series(ax, series)
+        ax.set(title=panel.title, xlabel=panel.x_label, ylabel=panel.y_label, xscale=panel.x_scale,
+               yscale=panel.y_scale)
+        if panel.x_lim:
+            ax.set_xlim(*panel.x_lim)
+        if panel.y_lim:
+            ax.set_ylim(*panel.y_lim)
+        if panel.y_ticks is not None:
+            ax.set_yticks(panel.y_ticks, panel.y_tick_labels)
+        if panel.legend and any(s.label for s in panel.series):
+            ax.legend(fontsize=8)
+    if figure.title:
+        fig.suptitle(figure.title)
+    fig.tight_layout()
+    name = f"{figure.name}.png"
+    fig.savefig(out / name, dpi=figure.dpi)
+    plt.close(fig)
+    return name
+
+
+def _draw_series(ax, series):
+    style = dict(series.style)
+    x = np.asarray(series.x, dtype=float)
+    y = np.asarray(series.y, dtype=float)
+    label = series.label
+    if series.kind == "line":
+        ax.plot(x, y, label=label, **style)
+    elif series.kind == "points":
+        ax.plot(x, y, label=label, **{"ls": "none", "marker": "o", **style})
+    elif series.kind == "errorbar":
+        marker, ls = style.pop("marker", "o"), style.pop("ls", "none")
+        ax.errorbar(x, y, yerr=np.asarray(series.yerr, dtype=float), fmt=marker if ls == "none" else marker + "-",
+                    label=label, **style)
+    elif series.kind == "raster":
+        ax.vlines(x, y[0] - 0.35, y[0] + 0.35, label=label, **style)
+    elif series.kind == "hline":
+        ax.axhline(y[0], label=label, **style)
+    elif series.kind == "vline":
+        ax.axvline(x[0], label=label, **style)
+    elif series.kind == "span":
+        ax.axvspan(x[0], x[1], label=label, **style)
+
+
 # ---------------------------------------------------------------------------- HTML
-_CSS = """
-body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
-table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px}
-.pass{background:#d8f5d0}.fail{background:#f8d0d0}.gap{background:#eee}.diverged{background:#e9c4f0}
-img{max-width:100%;border:1px solid #ddd;margin:4px 0}code{background:#f4f4f4}
-"""
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FunctionLoader(_template_source), autoescape=True, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
-def render_html(report, figures) -> str:
-    esc = html.escape
+def _template_source(name):
+    return resources.files("lifbridge.validation").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _g4(x, unit=""):
+    if x is None:
+        return ""
+    return f"{x:.4g} {unit}" if unit is not None else f"{x:.4g}"
+
+
+def _cell(x):
+    """A table cell: numbers with 4 significant digits (exponent for very large or small), text as it is."""
+    if x is None:
+        return "-"
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+        return f"{x:.2e}"
+    return f"{x:.4g}"
+
+
+def render_html(report: Report, figures, section_figures=None) -> str:
+    """index.html of ``report`` (records) with ``figures`` (model -> file names) and
+    ``section_figures`` (section name -> file names of sections outside every model's part)."""
+    section_figures = section_figures or {}
     matrix = summarize(report)
-    models = report["config"]["models"]
+    models = _models(report)
     backends = sorted({b for (_, b) in matrix})
-    failed = sum(1 for c in report["checks"] if not c["passed"])
-    total = sum(1 for c in report["checks"] if not is_gap(c))
-    gaps = sum(1 for c in report["checks"] if is_gap(c))
-    diverged = sum(1 for c in report["checks"] if is_diverged(c))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>lifbridge validation report</title>"
-             f"<style>{_CSS}</style></head><body>",
-             "<h1>lifbridge validation report</h1>",
-             f"<p><b>{total - failed} of {total} checks passed</b>"
-             f"{' &mdash; ' + str(failed) + ' failed' if failed else ''}"
-             f"{' (' + str(diverged) + ' of them diverged: a state became non-finite or ran away)' if diverged else ''}"
-             f"{'; ' + str(gaps) + ' known gap(s) listed with their reasons' if gaps else ''}. Models: {esc(', '.join(models))}. "
-             f"Backends: {esc(', '.join(report['config']['backends']))}. Time step {report['config']['dt_ms']} ms"
-             f"{' (quick run: short, coarse sweeps)' if report['config']['quick'] else ''}.</p>",
-             "<p>Every backend is judged against references independent of all backends: closed-form f-I curves "
-             "where they exist (LIF, PIF, Siegert), otherwise a high-precision reference integrator that reads the "
-             "model spec itself (adaptive DOP853 with exact event location, reset and refractory handling). "
-             "A check passes when the error is within its tolerance; every tolerance and its reason is in the "
-             "table at the end.</p>",
-             "<h2>Pass/fail matrix</h2><table><tr><th>model</th>" + "".join(f"<th>{esc(b)}</th>" for b in backends)
-             + "</tr>"]
-    for model in models + [m for m in {m for (m, _) in matrix} if m not in models]:
-        row = [f"<td><a href='#{esc(model)}'>{esc(model)}</a></td>"]
+    checks = report.checks
+    failed = sum(1 for c in checks if not c.passed)
+    descriptions = report.config.get("descriptions", {})
+    parts = []
+    for model in models:
+        rows = []
+        for c in checks:
+            if c.model != model:
+                continue
+            rows.append({"backend": c.backend, "check": c.check, "value": _g4(c.value, c.unit),
+                         "tolerance": _g4(c.tolerance, c.unit),
+                         "css": "gap" if is_gap(c) else "diverged" if is_diverged(c) else "pass" if c.passed else "fail",
+                         "result": "known gap" if is_gap(c) else "DIVERGED" if is_diverged(c) else
+                         "pass" if c.passed else "FAIL",
+                         "reason": c.known_gap if c.known_gap else c.reason})
+        parts.append({"model": model, "description": descriptions.get(model, ""), "figures": figures.get(model, []),
+                      "checks": rows})
+    matrix_rows = []
+    for model in models:
+        cells = []
         for backend in backends:
             cell = matrix.get((model, backend))
-            if not cell:
-                row.append("<td></td>")
-                continue
-            cls = "diverged" if cell["diverged"] else "fail" if cell["failed"] else (
-                "gap" if not cell["passed"] else "pass")
-            text = f"{cell['passed']}/{cell['passed'] + cell['failed']} passed"
-            if cell["gaps"]:
-                text += f", {cell['gaps']} known gap(s)"
-            if cell["diverged"]:
-                text = f"DIVERGED: {esc(cell['diverged_text'])}; " + text
-            row.append(f"<td class='{cls}'>{text}</td>")
-        parts.append("<tr>" + "".join(row) + "</tr>")
-    parts.append("</table>")
-    parts.append("<h2>How to read this report</h2><ul>"
-                 "<li><b>f-I curve</b>: black line = the judge (closed form or reference integrator), dotted = "
-                 "reference first-ISI rate; circles = backend steady-state rate, crosses = backend first-ISI rate. "
-                 "The right panel shows |error| per current against the tolerance (dashed).</li>"
-                 "<li><b>step</b>: membrane potential under a subthreshold and a suprathreshold current step.</li>"
-                 "<li><b>frozen noise</b>: spike rasters under the same noisy current on every backend; the check "
-                 "counts spikes without a partner within the window.</li>"
-                 "<li><b>Siegert</b>: LIF rate under white noise against the mean first-passage-time theory.</li></ul>")
-    by_model = defaultdict(list)
-    for check in report["checks"]:
-        by_model[check["model"]].append(check)
-    for model in models:
-        parts.append(f"<h2 id='{esc(model)}'>{esc(model)}</h2>")
-        for fig in figures.get(model, []):
-            parts.append(f"<img src='{esc(fig)}' alt='{esc(fig)}'>")
-        parts.append("<table><tr><th>backend</th><th>check</th><th>value</th><th>tolerance</th><th>result</th>"
-                     "<th>reason</th></tr>")
-        for c in by_model.get(model, []):
-            cls = "gap" if is_gap(c) else "diverged" if is_diverged(c) else ("pass" if c["passed"] else "fail")
-            value = "" if c["value"] is None else f"{c['value']:.4g} {esc(c['unit'])}"
-            tol = "" if c["tolerance"] is None else f"{c['tolerance']:.4g} {esc(c['unit'])}"
-            result = "known gap" if is_gap(c) else "DIVERGED" if is_diverged(c) else ("pass" if c["passed"] else "FAIL")
-            reason = c["known_gap"] if c.get("known_gap") else c["reason"]
-            parts.append(f"<tr class='{cls}'><td>{esc(c['backend'])}</td><td>{esc(c['check'])}</td><td>{value}</td>"
-                         f"<td>{tol}</td><td>{result}</td><td>{esc(reason)}</td></tr>")
-        parts.append("</table>")
-    hh = report.get("extras", {}).get("hh_equivalent")
-    if hh and hh.get("summary_html"):
-        parts.append(hh["summary_html"])
-    parts.append("<h2>Tolerances and known gaps</h2><table><tr><th>check</th><th>model</th><th>backend</th>"
-                 "<th>steps</th><th>rel</th><th>abs</th><th>reason</th></tr>")
-    for t in report["tolerances"]:
-        parts.append(f"<tr><td>{esc(t['check'])}</td><td>{esc(t['model'])}</td><td>{esc(t['backend'])}</td>"
-                     f"<td>{t['steps']}</td><td>{t['rel']}</td><td>{t['abs']}</td><td>{esc(t['reason'])}</td></tr>")
-    parts.append("</table><table><tr><th>model</th><th>backend</th><th>protocol</th><th>known gap</th></tr>")
-    for g in report["known_gaps"]:
-        parts.append(f"<tr class='gap'><td>{esc(g['model'])}</td><td>{esc(g['backend'])}</td>"
-                     f"<td>{esc(g['protocol'])}</td><td>{esc(g['reason'])}</td></tr>")
-    parts.append("</table><h2>Software versions</h2><table>")
-    for k, v in sorted(report["versions"].items()):
-        parts.append(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>")
-    parts.append("</table></body></html>")
-    return "\n".join(parts)
+            if cell:
+                cell = dict(cell, css="diverged" if cell["diverged"] else "fail" if cell["failed"] else
+                            "gap" if not cell["passed"] else "pass")
+            cells.append(cell)
+        matrix_rows.append({"model": model, "cells": cells})
+    sections = []
+    for section in report.extras:
+        shown = {"name": section.name, "title": section.title, "text": section.text,
+                 "figures": section_figures.get(section.name, []),
+                 "numbers": [dict(n, value=_cell(n["value"]), unit="" if n["unit"] == "1" else n["unit"])
+                             for n in section.numbers],
+                 "tables": [{"title": t.title, "columns": [f"{c[0]} ({c[1]})" if len(c) > 1 and c[1] not in ("", "1")
+                                                           else c[0] for c in t.columns],
+                             "rows": [[_cell(x) for x in row] for row in t.rows]} for t in section.tables]}
+        if shown["text"] or shown["figures"] or shown["numbers"] or shown["tables"]:
+            sections.append(shown)
+    return _environment().get_template(TEMPLATE).render(
+        config=report.config, models=models, backends=backends, matrix=matrix_rows, parts=parts, sections=sections,
+        total=sum(1 for c in checks if not is_gap(c)), failed=failed, gaps=sum(1 for c in checks if is_gap(c)),
+        diverged=sum(1 for c in checks if is_diverged(c)), tolerances=report.tolerances,
+        known_gaps=report.known_gaps, versions=sorted(report.versions.items()))
 
 
 def summary_text(report) -> str:
