@@ -219,18 +219,8 @@ def scan_traces(traces, bounds, neurons, record_neurons=None):
 
 
 def strict(obj):
-    """``obj`` with every non-finite float replaced by None (numpy scalars and arrays as lists),
-    for ``json.dumps(..., allow_nan=False)``."""
-    if isinstance(obj, dict):
-        return {k: strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return strict(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
+    """``obj`` with every non-finite float replaced by None (numpy scalars and arrays as lists):
+    :func:`lifbridge.records.plain`, the form the package's one JSON writer writes."""
+    from .records import plain
+
+    return plain(obj)

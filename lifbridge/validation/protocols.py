@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..model import Model
+from ..records import plain
 from ..stimulus import Stimulus
 
 DEFAULT_RANGE_PA = (0.0, 1000.0)
@@ -58,7 +59,7 @@ class Batch:
             "bias_pA": np.round(self.stimulus.bias_pA, 9).tolist(),
             "current_sha": _array_digest(self.stimulus.current_pA),
             "light_sha": _array_digest(self.stimulus.light),
-            "protocols": [{"name": p.name, "neurons": list(p.neurons), "info": _jsonable(p.info)}
+            "protocols": [{"name": p.name, "neurons": list(p.neurons), "info": plain(p.info)}
                           for p in self.protocols],
             "record": list(self.record), "record_neurons": list(self.record_neurons),
         }
@@ -70,17 +71,6 @@ def _array_digest(values):
     if values is None:
         return None
     return hashlib.sha256(np.ascontiguousarray(np.asarray(values, dtype=float)).tobytes()).hexdigest()[:20]
-
-
-def _jsonable(info):
-    out = {}
-    for key, value in info.items():
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        elif isinstance(value, (np.floating, np.integer)):
-            value = value.item()
-        out[key] = value
-    return out
 
 
 def current_range(model: Model):

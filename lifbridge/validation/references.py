@@ -17,6 +17,7 @@ import numpy as np
 from .. import analytic
 from ..cache import cache_root, rebuild_note
 from ..divergence import merge
+from ..records import dumps
 from .. import expr as ex
 from ..stimulus import SimResult
 from .protocols import Batch
@@ -92,7 +93,7 @@ def reference_batch(batch: Batch, use_cache=True, neurons=None) -> SimResult:
     if use_cache and result.diverged is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(_dump(result)))
+        tmp.write_text(dumps(_dump(result)))  # strict JSON: a non-finite sample is null, read back as nan
         os.replace(tmp, path)
     return result
 
