@@ -93,10 +93,6 @@ def _silence_stdout():
 def _main(argv) -> int:
     command = argv[0] if argv and argv[0] in COMMANDS else None
     try:
-        if command == "hh-equivalent":
-            from .hh_equivalent import main as hh_main
-
-            return hh_main(argv[1:], parser_class=Parser)
         parser = build_parser()
         args = parser.parse_args(attach_negative_values(argv))
         if not getattr(args, "command", None):
@@ -258,9 +254,15 @@ def build_parser():
         command.add_arguments(p)
         p.set_defaults(handler=command.handler)
 
-    # its own options are parsed by lifbridge.hh_equivalent.main (see _main() above)
-    sub.add_parser("hh-equivalent", add_help=False,
-                   help="measure the hh model and build equivalent lif and adex models (--help for options)")
+    p = sub.add_parser("hh-equivalent", help="measure the biophysical reference model (hh) through the reference "
+                       "integrator, build an equivalent lif and adex, and compare them",
+                       description="Measure the Hodgkin-Huxley model through the reference integrator, build an "
+                       "equivalent LIF and AdEx, and compare them (lifbridge.judge).")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quick", action="store_true", help="coarse sweeps and short runs (about 15 s)")
+    p.add_argument("--out", metavar="DIR", help="also write the result as DIR/hh_equivalent.json")
+    p.add_argument("--no-progress", action="store_true", help="no progress messages on stderr")
+    p.set_defaults(handler=cmd_hh_equivalent)
 
     return parser
 
@@ -737,6 +739,109 @@ def cmd_report(args):
     gaps = len(report.checks) - total
     print(f"{total - failed}/{total} checks passed{f', {gaps} known gap(s)' if gaps else ''}; report: {page}")
     return 1 if failed else 0
+
+
+def cmd_hh_equivalent(args):
+    import time
+
+    from . import judge
+    from .records import write_json
+
+    out = None
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"--out {args.out}: cannot create the directory ({error.strerror or error}); "
+                             f"give a writable directory") from None
+    started = time.perf_counter()
+
+    def progress(message):
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    result = judge.hh_equivalent(quick=args.quick, progress=None if args.no_progress else progress)
+    if out is not None:
+        write_json(out / "hh_equivalent.json", result, indent=2)
+    if args.json:
+        print(dumps_strict(result, indent=2))
+    else:
+        print_hh_equivalent(result, sys.stdout)
+        if out is not None:
+            print(f"\nresult: {out / 'hh_equivalent.json'}")
+
+
+#: The measurements that ``lifbridge hh-equivalent`` prints: key, text, unit.
+HH_MEASUREMENT_ROWS = (
+    ("rest_mV", "resting potential", "mV"),
+    ("R_in_GOhm", "input resistance R_in (steady state)", "GOhm"),
+    ("tau_m_ms", "membrane time constant (first ms of the step response)", "ms"),
+    ("R_fast_GOhm", "resistance of that fast relaxation", "GOhm"),
+    ("C_pF", "C = tau_m / R_fast", "pF"),
+    ("C_model_pF", "model's C_m", "pF"),
+    ("C_tau_over_R_in_pF", "tau_m / R_in", "pF"),
+    ("step_overshoot_ratio", "step-response overshoot (peak / steady state)", "(ratio)"),
+    ("rheobase_pA", "rheobase (sustained firing from rest)", "pA"),
+    ("rate_at_rheobase_hz", "lowest sustained rate", "Hz"),
+    ("threshold_mV", "threshold (dV/dt = 10 mV/ms)", "mV"),
+    ("spike_peak_mV", "spike peak", "mV"),
+    ("spike_width_ms", "spike width at half amplitude", "ms"),
+    ("time_above_threshold_ms", "time above threshold", "ms"),
+    ("reset_mV", "reset level (AHP trough)", "mV"),
+    ("peak_to_trough_ms", "peak to trough", "ms"),
+    ("max_rate_hz", "maximal sustained rate", "Hz"),
+    ("refractory_ms", "effective refractory period 1/f_max", "ms"),
+    ("adaptation_ratio", "first / last interspike interval near rheobase", "(ratio)"),
+)
+
+
+def print_hh_equivalent(result, stream):
+    """The text tables of ``lifbridge hh-equivalent``: every value with its unit."""
+    from .judge.compare import _fmt, what_does_not_match
+
+    m, fi, c = result["measurements"], result["fi"], result["class2_gap"]
+    w = stream.write
+    w("Hodgkin-Huxley-derived equivalents (reference integrator, %s protocol)\n\n" % result["protocol"])
+    w("Measurements\n")
+    for key, text, unit in HH_MEASUREMENT_ROWS:
+        w(f"  {text:<55} {_fmt(m.get(key), 4):>10} {unit}\n")
+    div = m["dynamic_iv"]
+    w(f"  {'dynamic I-V: tau / E_L / V_T / Delta_T':<55} {div['tau_ms']:.3g} ms / {div['E_L_mV']:.4g} mV / "
+      f"{div['V_T_mV']:.4g} mV / {div['Delta_T_mV']:.3g} mV\n")
+    units = result.get("units", {})
+    for name in ("lif", "adex"):
+        w(f"\nEquivalent {name.upper()}\n")
+        unit_of = units.get(f"{name}_parameters", {})
+        for k, v in result[f"{name}_parameters"].items():
+            w(f"  {k:<10} {_fmt(v, 5):>12} {unit_of.get(k, '')}\n")
+    w("\nf-I curves\n  %10s %10s %8s %8s %13s %9s\n" % ("I [pA]", "I/rheobase", "HH [Hz]", "LIF [Hz]",
+                                                            "LIF c.f. [Hz]", "AdEx [Hz]"))
+    for i, cur in enumerate(fi["currents_pA"]):
+        w("  %10.1f %10.3g %8.1f %8.1f %13.1f %9.1f\n" % (cur, fi["multiples_of_rheobase"][i], fi["hh_hz"][i],
+                                                             fi["lif_hz"][i], fi["lif_closed_form_hz"][i],
+                                                             fi["adex_hz"][i]))
+    w(f"\nSpike-time agreement (coincidence factor Gamma, dimensionless; window +-"
+      f"{result['spike_agreement']['window_ms']:g} ms)\n")
+    for protocol in ("step", "noise"):
+        for name in ("lif", "adex"):
+            g = result["spike_agreement"][protocol][name]
+            lag = "" if g.get("mean_lag_ms") is None else f", mean lag {_fmt(g['mean_lag_ms'])} ms"
+            w(f"  {protocol:<6} {name:<5} Gamma = {g['gamma']:6.3f}   matched {g['n_coincident']}/{g['n_hh']} HH "
+              f"spikes, {g['n_model']} model spikes{lag}\n")
+    w("\nClass-2 gap\n")
+    w(f"  HH: 0 Hz below {c['hh_rheobase_bracket_pA'][0]:.1f} pA, {c['hh_min_rate_hz']:.1f} Hz at "
+      f"{c['hh_rheobase_bracket_pA'][1]:.1f} pA\n")
+    w("  LIF above its rheobase by a fraction e of it: "
+      + ", ".join(f"e={k}: {v:.1f} Hz" for k, v in c["lif_rate_above_rheobase_hz"].items()) + "\n")
+    w(f"  AdEx rheobase {c['adex_rheobase_pA']:.1f} pA, lowest rate {c['adex_min_rate_hz']:.1f} Hz\n")
+    w("\nChecks\n")
+    w(f"  {'result':<9} {'check':<45} {'value':>10} {'tolerance':>10}  unit\n")
+    for ck in result["checks"]:
+        state = {"known_gap": "known gap", "pass": "pass"}.get(ck["status"], "FAIL")
+        unit = ck["unit"] if ck["unit"] not in (None, "", "1") else "dimensionless"
+        w(f"  {state:<9} {ck['check']:<45} {_fmt(ck['value']):>10} {_fmt(ck['tolerance']):>10}  {unit}\n")
+    w("\n  (tolerances and known gaps: lifbridge/validation/tolerances.py)\n\n" + what_does_not_match(result) + "\n")
+    w(f"wall time {result['wall_time_s']['total']:.1f} s\n")
 
 
 if __name__ == "__main__":

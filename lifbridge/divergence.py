@@ -63,6 +63,19 @@ def watched_variables(model) -> list:
     return [name for name in voltages if name in read]
 
 
+def membrane_potential(model):
+    """The model's membrane potential: ``[hints].spike_variable`` if declared, else the
+    voltage state that the spike condition reads (the first, in state order), else the
+    first voltage state; None if the model has no voltage state."""
+    declared = model.hints.get("spike_variable")
+    if declared in model.state:
+        return declared
+    watched = watched_variables(model)
+    if watched:
+        return watched[0]
+    return next((name for name, var in model.state.items() if var.unit.dim == VOLT), None)
+
+
 def _voltage_scale_si(model, overrides=None) -> float:
     """The largest |value| (V) among the voltage parameters, overrides included."""
     from .model import to_unit

@@ -80,7 +80,7 @@ from scipy.optimize import brentq
 from . import expr as ex
 from .divergence import Event, merge, runaway_bounds
 from .errors import Diverged, LifbridgeError, ParameterError
-from .model import Model, to_unit
+from .model import Model
 from .stimulus import SimResult, steady_rate
 
 DEFAULT_RTOL = 1e-10
@@ -287,43 +287,39 @@ def _signals(value, dt_ms, scale, n, what):
 
 
 # ---------------------------------------------------------------------------- setup
-def _as_values(value, unit, what):
-    """A float or 1-D float array in ``unit`` from numbers, strings with units or arrays."""
-    if isinstance(value, str) or np.ndim(value) == 0:
-        return to_unit(value, unit, what)
-    if np.ndim(value) != 1:
-        raise ValueError(f"{what}: expected a number or a 1-D array, got shape {np.shape(value)}")
-    if hasattr(value, "dim"):  # a Brian2 quantity array
-        return np.asarray(value, dtype=float) / unit.scale
-    return np.array([to_unit(v, unit, what) for v in value], dtype=float)
+def _overrides(model, params, initial, lengths):
+    """(parameter values, initial values), spec names and units, read by
+    :func:`lifbridge.overrides.resolve` (as on every backend); ``lengths`` collects the
+    lengths of per-neuron values."""
+    from .overrides import resolve
+
+    initial = dict(initial or {})
+    for name in initial:
+        if name in params:
+            raise ParameterError(f"{name} is given twice (as a parameter override and in initial)")
+    given = {**params, **initial}
+    for value in given.values():
+        if not isinstance(value, str) and np.ndim(value) == 1:
+            lengths.add(len(value))
+    if len(lengths) > 1:
+        raise ValueError(f"per-neuron values of different lengths: {sorted(lengths)}")
+    resolved = resolve(model, given, n=next(iter(lengths)) if lengths else None)
+    return dict(resolved.parameters), dict(resolved.state)
 
 
 def _neurons(model, bias_pA, params, initial, current):
     """The model with scalar overrides, one validated model per neuron, and initial-state overrides."""
-    params, initial = dict(params), dict(initial or {})
-    for name in list(params):
-        if name not in model.parameters:
-            if name in model.state and name not in initial:
-                initial[name] = params.pop(name)
-            else:
-                raise ParameterError(f"model {model.name!r} has no parameter {name!r}; parameters: "
-                                     f"{', '.join(model.parameters)}")
-    for name in initial:
-        if name not in model.state:
-            raise ValueError(f"initial: model {model.name!r} has no state variable {name!r}; "
-                             f"state: {', '.join(model.state)}")
-    param_values = {k: _as_values(v, model.parameters[k].unit, f"parameter {k}") for k, v in params.items()}
-    init_values = {k: _as_values(v, model.state[k].unit, f"initial value of {k}") for k, v in initial.items()}
     bias = np.asarray(bias_pA, dtype=float)
     if bias.ndim > 1:
         raise ValueError("bias_pA must be a number or a 1-D array (one neuron per value)")
     if not np.all(np.isfinite(bias)):
         raise ValueError("bias_pA must be finite")
-    lengths = {len(v) for v in (*param_values.values(), *init_values.values()) if np.ndim(v) == 1}
+    lengths = set()
     if bias.ndim == 1:
         lengths.add(len(bias))
     if current is not None and not callable(current) and np.ndim(current) == 2:
         lengths.add(np.shape(current)[1])
+    param_values, init_values = _overrides(model, params, initial, lengths)
     if len(lengths) > 1:
         raise ValueError(f"per-neuron values of different lengths: {sorted(lengths)}")
     n = lengths.pop() if lengths else 1

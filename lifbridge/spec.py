@@ -118,23 +118,60 @@ def models_dir() -> Path:
 
 
 def bundled_models() -> list[str]:
-    """Names of the bundled models, sorted."""
+    """Names of the bundled models, sorted: every neuron file of ``models/`` (``lif``, ``hh_traub`` ...),
+    each loading as the neuron with its default synapses. :func:`lifbridge.compose.compositions`
+    lists the ``<neuron>_<kinetics>`` names."""
     return sorted(p.stem for p in models_dir().glob("*.toml"))
 
 
-def load(name_or_path) -> Model:
-    """Load a bundled model by name (``"lif"``) or a model file by path."""
+def load(name_or_path, synapses=None, receptors=None, *, name=None) -> Model:
+    """Load a model by name or a model file by path.
+
+    * a bundled model (``"lif"``, ``"hh_traub"``): the neuron with its default synapses;
+    * a composed name, NEST's pattern ``<neuron>_<psc|cond>_<delta|exp|alpha>``
+      (``"lif_psc_alpha"``, ``"adex_cond_exp"``, ``"hh_traub_cond_exp"``; see
+      :func:`lifbridge.compositions`);
+    * the path of a model file (``.toml``).
+
+    ``synapses``: one synapse kinetics for NEST's two receptors ``exc`` and ``inh``
+    (ports ``exc_spikes``, ``inh_spikes``): ``load("adex", synapses="cond_alpha")`` is
+    ``load("adex_cond_alpha")``. ``receptors``: any number of receptors instead, each
+    ``(name, kinetics[, parameters[, sign]])`` - like NEST's ``*_multisynapse`` models,
+    receptor numbers 1..n give ports ``rec1_spikes`` ... and names ``tau_syn_1``, ``E_1``,
+    ``g_1``, ``I_syn_1``::
+
+        lifbridge.load("lif", receptors=[(1, "psc_exp", {"tau_syn": "2 ms"}),
+                                         (2, "psc_alpha", {"tau_syn": "5 ms"}),
+                                         (3, "psc_exp", {"tau_syn": "10 ms"}, "inhibitory")])
+
+    Receptor parameters are given by the kinetics' own names (``tau_syn``, ``E``) with a
+    unit or as numbers in the kinetics' unit. ``name``: the model's name (default: the
+    name asked for, ``<neuron>_<kinetics>`` with ``synapses``, ``<neuron>_multisynapse``
+    with ``receptors``). See :mod:`lifbridge.compose` for the rules.
+    """
+    from . import compose
+
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text or "/" in text:
         path = Path(text)
         if not _exists(path):
             raise SpecError(text, "", "no such model file")
-    else:
-        path = models_dir() / f"{text}.toml"
-        if not (_NAME.fullmatch(text) and len(text) <= MAX_NAME_CHARS and _exists(path)):
-            raise LifbridgeError(f"unknown model {show(text)}; bundled models: {', '.join(bundled_models())} "
-                                 f"(or give the path of a .toml model file)")
-    return load_file(path)
+        return load_file(path, synapses=synapses, receptors=receptors, name=name)
+    path = models_dir() / f"{text}.toml"
+    valid = _NAME.fullmatch(text) and len(text) <= MAX_NAME_CHARS
+    if valid and _exists(path):
+        return load_file(path, synapses=synapses, receptors=receptors, name=name)
+    split = compose.split_name(text) if valid else None
+    if split is None:
+        raise LifbridgeError(f"unknown model {show(text)}; bundled models: {', '.join(bundled_models())}, or "
+                             f"<model>_<kinetics> with kinetics {', '.join(compose.kinetics_names())} (e.g. "
+                             f"lif_psc_alpha; lifbridge.compositions() lists them), or the path of a .toml "
+                             f"model file")
+    neuron, kinetics = split
+    if synapses is not None or receptors is not None:
+        raise LifbridgeError(f"{text!r} names its synapses ({kinetics}) already; load {neuron!r} with "
+                             f"synapses= or receptors= instead")
+    return load_file(models_dir() / f"{neuron}.toml", synapses=kinetics, name=name or text)
 
 
 def _exists(path: Path) -> bool:
@@ -144,8 +181,28 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def load_file(path) -> Model:
-    """Read and check one model file; every problem is a :class:`SpecError`."""
+def load_file(path, synapses=None, receptors=None, *, name=None) -> Model:
+    """Read and check one model file; every problem is a :class:`SpecError`.
+
+    A neuron file (one with ``[synaptic_input]``) is composed with its synapses
+    (:func:`lifbridge.compose.compose`); ``synapses``, ``receptors`` and ``name`` are for those.
+    """
+    from . import compose
+
+    path = Path(path)
+    data = read_toml(path)
+    shown = _display_path(path)
+    if compose.is_neuron(data):
+        return compose.compose(data, shown, name=name, synapses=synapses, receptors=receptors)
+    if synapses is not None or receptors is not None:
+        raise SpecError(shown, "", "this model file has its synapses built in (no [synaptic_input] table); "
+                                   "load it without synapses= and receptors=")
+    model = build_model(data, shown)
+    return replace(model, name=name) if name else model
+
+
+def read_toml(path) -> dict:
+    """The TOML data of a model or kinetics file; every problem is a :class:`SpecError`."""
     path = Path(path)
     shown = _display_path(path)
     try:
@@ -189,7 +246,7 @@ def load_file(path) -> Model:
     if not data:
         raise SpecError(shown, "", "the file is empty (or only comments); a model needs the tables "
                                    "[model], [parameters], [state] and [equations], see models/lif.toml")
-    return build_model(data, shown)
+    return data
 
 
 def _display_path(path: Path) -> str:
@@ -923,6 +980,12 @@ def _allowed_description(allowed, builder):
 
 
 def build_model(data, source="<model>") -> Model:
+    """The model of the TOML data of a model file; a neuron file (with ``[synaptic_input]``)
+    is composed with its default synapses (:func:`lifbridge.compose.compose`)."""
+    from . import compose
+
+    if compose.is_neuron(data):
+        return compose.compose(data, source)
     builder = _Builder(data, source)
     model = builder.build()
     ports = {}

@@ -146,11 +146,13 @@ def test_unit_power_error_shows_the_accepted_spelling():
 
 # ---------------------------------------------------------------------------- hh-equivalent units
 def test_hh_equivalent_text_and_json_state_units():
-    from lifbridge.hh_equivalent import _print_summary, hh_equivalent
+    from lifbridge.cli import print_hh_equivalent
+    from lifbridge.judge import hh_equivalent
+    from lifbridge.records import dumps
 
     result = hh_equivalent(quick=True)
     stream = io.StringIO()
-    _print_summary(result, stream)
+    print_hh_equivalent(result, stream)
     text = stream.getvalue()
     lif_units = {"C_m": "pF", "tau_m": "ms", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "t_ref": "ms"}
     section = text.split("Equivalent LIF\n")[1].split("\n\n")[0].splitlines()
@@ -168,7 +170,7 @@ def test_hh_equivalent_text_and_json_state_units():
     measurements = text.split("Measurements\n")[1].split("\n\n")[0].splitlines()
     for line in measurements:  # every value is followed by its unit
         assert not re.fullmatch(r"[-+0-9.e]+", line.split()[-1]), line
-    plain = json.loads(json.dumps({k: v for k, v in result.items() if k != "summary_html"}))
+    plain = json.loads(dumps(result))
     assert plain["units"]["lif_parameters"] == lif_units
     assert set(plain["units"]["adex_parameters"]) == set(plain["adex_parameters"])
     assert plain["units"]["measurements.rest_state"]["V_m"] == "mV"

@@ -17,7 +17,6 @@ import lifbridge
 from lifbridge.divergence import RUNAWAY_FACTOR, runaway_bounds
 from lifbridge.errors import Diverged
 from lifbridge.reference import reference_simulate
-from lifbridge.runners import brian2 as brian2_runner
 from lifbridge.stimulus import Stimulus
 
 MODELS = Path(lifbridge.__file__).resolve().parent.parent / "models"
@@ -87,10 +86,10 @@ def test_runaway_bound_is_ten_times_the_largest_voltage_parameter_of_the_membran
     assert runaway_bounds(lif, {"V_th": "-100 mV"})["V_m"] == pytest.approx(1000.0)
 
 
-# ---------------------------------------------------------------------------- Brian2 on the command line
-def test_run_with_a_huge_current_exits_3_with_one_line_and_no_spike_count():
-    out = cli("run", "izhikevich", "--current", "1e9pA", "--duration", "0.05")
-    assert_one_line_divergence(out, "run", "izhikevich", "on brian2", "(V_m = nan)")
+# ---------------------------------------------------------------------------- the command line
+def test_run_with_a_huge_current_exits_3_with_one_line_and_no_spike_count(backend):
+    out = cli("run", "izhikevich", "--current", "1e9pA", "--duration", "0.02", "--backend", backend.name)
+    assert_one_line_divergence(out, "run", "izhikevich", f"on {backend.name}", "(V_m = nan)")
     assert out.stdout == ""  # no "3 spikes"
 
 
@@ -135,20 +134,24 @@ def test_zero_time_constant_diverges_on_brian2_and_the_reference(zero_tau):
 
 
 # ---------------------------------------------------------------------------- runners, healthy runs
-def test_brian2_runner_names_the_diverged_neurons_and_refuses_their_rates():
-    result = brian2_runner.simulate(lifbridge.load("izhikevich"), Stimulus.constant([10.0, 1e9]), duration_ms=20.0)
+def test_runner_names_the_diverged_neurons_and_refuses_their_rates(backend):
+    result = backend.simulate(lifbridge.load("izhikevich"), Stimulus.constant([10.0, 1e9]), duration_ms=20.0)
     assert result.diverged_neurons == [1]
+    assert result.diverged.first.variable == "V_m" and 0 < result.diverged.first.t_ms <= 1.0
     with pytest.raises(Diverged):
         result.rates_hz()
     rates = result.rates_hz(skip_diverged=True)
     assert np.isnan(rates[1]) and np.isfinite(rates[0])
 
 
-def test_overdriven_reset_model_and_true_hh_peak_are_not_flagged():
+def test_overdriven_reset_model_is_not_flagged(backend):
     # lif under 10 uA crosses threshold by volts within one step, but the reset takes it back
-    result = brian2_runner.simulate(lifbridge.load("lif"), Stimulus.constant([500.0, 1e7]), duration_ms=50.0)
+    result = backend.simulate(lifbridge.load("lif"), Stimulus.constant([500.0, 1e7]), duration_ms=50.0)
     assert result.diverged is None
     assert result.rates_hz()[1] > 400
+
+
+def test_true_hh_peak_is_not_flagged():
     # the exact hh solution under 1 uA peaks at 255 mV, within its bound of 770 mV
     reference = reference_simulate(lifbridge.load("hh"), duration_ms=20.0, bias_pA=1e6, record=["V_m"])
     assert reference.diverged is None
@@ -158,37 +161,27 @@ def test_overdriven_reset_model_and_true_hh_peak_are_not_flagged():
 # ---------------------------------------------------------------------------- NEST
 @pytest.fixture(scope="module")
 def nest_runner():
-    pytest.importorskip("nest")
-    pytest.importorskip("pynestml")
-    from lifbridge.runners import nest as runner
+    from lifbridge import backends
 
-    return runner
+    return backends.require("nest").runner_module()
 
 
-def test_nest_reports_nan_of_the_generated_neurons(nest_runner):
-    izh = nest_runner.simulate(lifbridge.load("izhikevich"), Stimulus.constant([10.0, 1e9]), duration_ms=20.0)
-    assert izh.diverged_neurons == [1]
-    assert izh.diverged.first.variable == "V_m" and 0 < izh.diverged.first.t_ms <= 1.0
+@pytest.mark.nest
+def test_nest_reports_runaway_and_nan_of_the_generated_neurons(nest_runner):
     hh = nest_runner.simulate(lifbridge.load("hh"), Stimulus.constant([1e6]), duration_ms=10.0, dt_ms=0.5)
     assert hh.diverged_neurons == [0] and hh.diverged.first.t_ms is not None
     lif = nest_runner.simulate(lifbridge.load("lif"), Stimulus.constant([0.0, 500.0]), duration_ms=10.0,
                                parameters={"tau_m": 0.0})
     assert lif.diverged_neurons == [0, 1]
-    healthy = nest_runner.simulate(lifbridge.load("lif"), Stimulus.constant([500.0, 1e7]), duration_ms=50.0)
-    assert healthy.diverged is None
 
 
+@pytest.mark.nest
 def test_a_nest_solver_failure_is_a_divergence_of_the_whole_run(nest_runner):
     # aeif_psc_exp stops the simulation with NumericalInstability: no neuron's spikes are complete
     result = nest_runner.simulate(lifbridge.load("adex"), Stimulus.constant([500.0, -1e9]), duration_ms=20.0,
                                   builtin=True)
     assert result.diverged_neurons == [0, 1]
     assert "numerical instability" in result.diverged.describe()
-
-
-def test_nest_cli_run_exits_3(nest_runner):
-    out = cli("run", "izhikevich", "--current", "1e9pA", "--duration", "0.02", "--backend", "nest")
-    assert_one_line_divergence(out, "run", "izhikevich", "on nest", "(V_m = nan)")
 
 
 # ---------------------------------------------------------------------------- validate

@@ -1,4 +1,4 @@
-"""Integrate-and-fire equivalents of the Hodgkin-Huxley model (lifbridge.hh_equivalent).
+"""Integrate-and-fire equivalents of the Hodgkin-Huxley model (lifbridge.judge).
 
 The measurements are checked against quantities computed here, independently, from
 Hodgkin and Huxley's equations typed into this file (steady-state I-V curve, its zero
@@ -14,13 +14,16 @@ import pytest
 from scipy.optimize import brentq
 
 import lifbridge
-from lifbridge import hh_equivalent as he
+from lifbridge import judge as he
+from lifbridge.judge import measure
+from lifbridge.records import CheckRecord, dumps
+from lifbridge.validation import tolerances
 from lifbridge.analytic import lif_rate, lif_rheobase
 from lifbridge.reference import reference_simulate
 from lifbridge.stimulus import steady_rate
 
-REQUIRED_CHECK_KEYS = {"model", "backend", "check", "protocol", "value", "tolerance", "unit", "passed", "reason",
-                       "known_gap", "details"}
+REQUIRED_CHECK_KEYS = {"model", "backend", "check", "protocol", "value", "tolerance", "unit", "status", "passed",
+                       "within_tolerance", "reason", "known_gap", "details", "diverged"}
 
 
 # ---------------------------------------------------------------------------- HH written out here
@@ -57,11 +60,8 @@ def hh_rest(hh):
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hh_equivalent")
-    res = he.hh_equivalent(quick=True, out_dir=out)
-    res["_out"] = out
-    return res
+def result():
+    return he.hh_equivalent(quick=True)
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -99,8 +99,8 @@ def test_small_step_measurement_follows_the_models_capacitance(hh):
     results = {}
     for C in (100.0, 200.0):
         model = hh.with_parameters(C_m=C)
-        state, _ = he._measure_rest(model, proto)
-        results[C] = he._measure_steps(model, state, proto)
+        state, _ = measure._measure_rest(model, proto)
+        results[C] = measure._measure_steps(model, state, proto)
     assert results[200.0]["C_pF"] == pytest.approx(200.0, rel=0.10)
     assert results[200.0]["R_in_GOhm"] == pytest.approx(results[100.0]["R_in_GOhm"], rel=1e-3)
 
@@ -223,29 +223,54 @@ def test_class2_gap_is_reported(result):
 
 # ---------------------------------------------------------------------------- result structure
 def test_result_structure(result):
-    res = {k: v for k, v in result.items() if k != "_out"}
-    json.dumps(res)
+    json.loads(dumps(result))
     for key in ("measurements", "lif_parameters", "adex_parameters", "fi", "spike_agreement", "class2_gap", "checks",
-                "figure", "summary_html"):
-        assert key in res
+                "figure_data", "units"):
+        assert key in result
+    assert "figure" not in result and "summary_html" not in result  # drawing and HTML are the report's
     for key in ("currents_pA", "hh_hz", "lif_hz", "lif_closed_form_hz", "adex_hz"):
-        assert len(res["fi"][key]) == len(res["fi"]["currents_pA"])
-    assert (result["_out"] / res["figure"]).stat().st_size > 10000
-    assert res["summary_html"].startswith("<h2>Hodgkin-Huxley-derived equivalents</h2>")
-    names = [ck["check"] for ck in res["checks"]]
+        assert len(result["fi"][key]) == len(result["fi"]["currents_pA"])
+    names = [ck["check"] for ck in result["checks"]]
     assert len(names) == len(set(names))
-    for ck in res["checks"]:
-        assert set(ck) == REQUIRED_CHECK_KEYS
+    for ck in result["checks"]:
+        assert isinstance(ck, CheckRecord)
+        assert set(ck.keys()) == REQUIRED_CHECK_KEYS
         assert ck["model"] == "hh" and ck["backend"] == "reference" and ck["protocol"] == "hh_equivalent"
         assert ck["known_gap"] is None or ck["passed"]
-    by_name = {ck["check"]: ck for ck in res["checks"]}
+    by_name = {ck["check"]: ck for ck in result["checks"]}
     for name in ("hh_equivalent_rest", "hh_equivalent_input_resistance", "hh_equivalent_capacitance",
-                 "hh_equivalent_lif_rate_error", "hh_equivalent_lif_rheobase", "hh_equivalent_lif_fi_error"):
-        assert by_name[name]["passed"], by_name[name]["reason"]
+                 "hh_equivalent_lif_rate_error", "hh_equivalent_lif_rheobase"):
+        assert by_name[name]["status"] == "pass", by_name[name]["reason"]
+    assert by_name["hh_equivalent_lif_fi_error"]["within_tolerance"], by_name["hh_equivalent_lif_fi_error"]["reason"]
     for protocol in ("step", "noise"):
         for model in ("lif", "adex"):
-            g = res["spike_agreement"][protocol][model]
+            g = result["spike_agreement"][protocol][model]
             assert -1.0 <= g["gamma"] <= 1.0 + 1e-12
+
+
+def test_tolerances_and_known_gaps_come_from_the_one_table(result):
+    # every check's tolerance is a row of lifbridge.validation.tolerances, and every check
+    # that is a known gap is one because a row of KNOWN_GAPS says so, with that row's reason
+    for ck in result["checks"]:
+        gap = tolerances.known_gap("hh", "reference", ck["check"])
+        if gap is not None:
+            assert ck["status"] == "known_gap" and ck["known_gap"] == gap.reason
+            continue
+        assert ck["status"] in ("pass", "fail")
+        name = "hh_equivalent_gamma" if ck["check"].startswith("hh_equivalent_gamma") else ck["check"]
+        row = tolerances.tolerance_for(name, "hh", "reference")
+        assert ck["tolerance"] == (row.rel or row.abs), ck["check"]
+    # the comparisons of the reduced models with HH are reported, never failed, by a table row
+    for name in ("hh_equivalent_lif_fi_error", "hh_equivalent_adex_fi_error", "hh_equivalent_adex_rheobase"):
+        assert tolerances.known_gap("hh", "reference", name).reason == tolerances.REDUCTION
+    # a row for a check of the judge does not cover a backend's runs of the model
+    assert tolerances.known_gap("hh", "brian2", "*") is None
+
+
+def test_the_measured_model_is_the_declared_biophysical_reference(hh):
+    assert he.biophysical_reference().name == "hh"
+    assert he.is_biophysical_reference(hh)
+    assert not he.is_biophysical_reference(lifbridge.load("lif"))
 
 
 def test_coincidence_factor():
@@ -261,11 +286,15 @@ def test_coincidence_factor():
     assert he.coincidence_factor([100.0, 101.0], [100.5], 1000.0)["n_coincident"] == 1
 
 
-def test_main_prints_json_without_html(result, monkeypatch, capsys):
-    monkeypatch.setattr(he, "hh_equivalent", lambda **kw: {k: v for k, v in result.items() if k != "_out"})
-    assert he.main(["--json", "--quick", "--no-progress"]) == 0
+def test_cli_prints_tables_with_units_and_strict_json(result, monkeypatch, capsys):
+    from lifbridge import cli
+
+    monkeypatch.setattr(he, "hh_equivalent", lambda **kw: result)
+    assert cli.main(["hh-equivalent", "--json", "--quick", "--no-progress"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert "summary_html" not in printed and printed["lif_parameters"] == result["lif_parameters"]
-    assert he.main(["--quick", "--no-progress"]) == 0
+    assert printed["lif_parameters"] == pytest.approx(result["lif_parameters"])
+    assert {ck["check"] for ck in printed["checks"]} == {ck["check"] for ck in result["checks"]}
+    assert cli.main(["hh-equivalent", "--quick", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "Equivalent LIF" in text and "Class-2 gap" in text
+    assert "  pass      hh_equivalent_rest" in text and "known gap hh_equivalent_class2_onset" in text

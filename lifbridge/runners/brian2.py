@@ -12,7 +12,8 @@ import numpy as np
 from .. import brian2 as lb2
 from ..cache import cache_root, workspace
 from ..divergence import Event, merge, runaway_bounds
-from ..model import Model, to_unit
+from ..model import Model
+from ..overrides import resolve
 from ..stimulus import SimResult, Stimulus
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
@@ -83,10 +84,12 @@ def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, me
             raise ValueError(f"model {model.name!r} has no light input")
         unit = model.inputs[model.light_input].unit
         signals[model.light_input] = lb2.quantity(np.asarray(stimulus.light, dtype=float), unit)
-    overrides = dict(overrides)
+    # every override read and checked once, as on every backend (spec names and units)
+    resolved = resolve(model, overrides, n=stimulus.n)
+    overrides = {**resolved.parameters, **resolved.state}
     if "I_e" in model.parameters:
         unit = model.parameters["I_e"].unit
-        extra = to_unit(overrides.pop("I_e", model.parameters["I_e"].value), unit, "I_e")
+        extra = resolved.parameter_values()["I_e"]
         overrides["I_e"] = np.asarray(stimulus.bias_pA, dtype=float) * (1e-12 / unit.scale) + extra
     elif np.any(stimulus.bias_pA):
         raise ValueError(f"model {model.name!r} has no bias current parameter I_e")

@@ -28,7 +28,8 @@ from dataclasses import replace
 import numpy as np
 
 from .. import nest as lnest
-from ..model import Model, to_unit
+from ..model import Model
+from ..overrides import resolve
 from ..nestml import continuous_receptors, neuron_name
 from ..divergence import Event, first_violation, merge, runaway_bounds, scan_traces
 from ..stimulus import SimResult, Stimulus
@@ -141,22 +142,37 @@ def _connect_signal(nest, population, values, stimulus, dt_ms, duration_ms, rece
             nest.Connect(generator, population[i], syn_spec=syn_spec)
 
 
-def _spec_status(model: Model, overrides: dict) -> tuple:
-    """(parameters, initial state) in spec names and units, with ``overrides`` applied."""
-    params = lnest.parameter_status(model)
-    states = {}
-    for key, value in overrides.items():
-        if key in model.parameters:
-            params[key] = to_unit(value, model.parameters[key].unit, key)
-        elif key in model.state:
-            states[key] = to_unit(value, model.state[key].unit, key)
-        else:
-            raise ValueError(f"model {model.name!r} has no parameter or state variable {key!r}")
-    varied = model.with_parameters(params)
-    initial = model.initial_values_si(varied.parameter_values_si())
-    for key, var in model.state.items():
-        states.setdefault(key, initial[key] / var.unit.scale)
-    return params, states
+def _resolve(model: Model, overrides: dict, n: int):
+    """``overrides`` read and checked by :func:`lifbridge.overrides.resolve`, as on every backend."""
+    return resolve(model, overrides, n=n)
+
+
+def _spec_status(resolved) -> tuple:
+    """(parameters, initial state) in spec names and units, with the overrides applied
+    (per-neuron values as lists, which NEST's ``set`` takes one per neuron)."""
+    def listed(values):
+        return {k: (np.asarray(v, dtype=float).tolist() if np.ndim(v) else float(v)) for k, v in values.items()}
+
+    params = lnest.parameter_status(resolved.model)
+    params.update(listed(resolved.parameters))
+    return params, listed(resolved.initial_values())
+
+
+def _builtin_status(model, resolved, equivalent) -> dict:
+    """The built-in's status (NEST names, units and signs) for the resolved overrides; per-neuron
+    values become lists."""
+    if resolved.per_neuron:
+        # one status per neuron, merged into lists
+        rows = []
+        for i in range(resolved.n):
+            one = {k: (float(v[i]) if np.ndim(v) else v) for k, v in {**resolved.parameters, **resolved.state}.items()}
+            rows.append(_builtin_status(model, resolve(model, one), equivalent))
+        return {k: [row[k] for row in rows] if any(row[k] != rows[0][k] for row in rows) else rows[0][k]
+                for k in rows[0]}
+    status = equivalent.builtin_parameters(resolved.model)
+    initial = resolved.initial_values()
+    status.update(equivalent.builtin_state(model, {k: v for k, v in initial.items() if k in equivalent.state}))
+    return status
 
 
 #: At most this many diverged neurons are re-run with a recorder to find when they diverged.
@@ -201,6 +217,8 @@ def _simulate(model, stimulus, duration_ms, dt_ms, *, record=(), record_neurons=
     overrides = dict(overrides)
     equivalent = lnest.builtin_equivalent(model)
     record_names = {var: var for var in record}
+    # recorded values are multiplied by these to be in lifbridge's units and signs
+    record_factors = {var: 1.0 for var in record}
     if builtin is True:
         if equivalent is None:
             raise ValueError(f"model {model.name!r} has no NEST built-in equivalent")
@@ -208,23 +226,24 @@ def _simulate(model, stimulus, duration_ms, dt_ms, *, record=(), record_neurons=
     if builtin:
         name = builtin
         if equivalent is not None and equivalent.builtin == builtin:
-            params, states = _spec_status(model, overrides)
-            status = equivalent.builtin_parameters(model.with_parameters(params))
-            status.update(equivalent.builtin_state(model, {k: v for k, v in states.items()
-                                                           if k in equivalent.state}))
-            record_names = {var: equivalent.state[var][0] if var in equivalent.state else var for var in record}
+            resolved = _resolve(model, overrides, stimulus.n)
+            overrides = {**resolved.parameters, **resolved.state}
+            status = _builtin_status(model, resolved, equivalent)
+            record_names, record_factors = _builtin_recordables(model, equivalent, record)
         else:
             status = dict(overrides)
         status.update(parameters or {})
         receptors = {}
     else:
+        resolved = _resolve(model, overrides, stimulus.n)
+        overrides = {**resolved.parameters, **resolved.state}
         lnest.install(lnest.module_models(model))
         name = neuron_name(model)
-        params, states = _spec_status(model, overrides)
+        params, states = _spec_status(resolved)
         status = dict(params, **states)
         status.update(parameters or {})
         receptors = continuous_receptors(model)
-    bias = np.asarray(stimulus.bias_pA, dtype=float) + float(status.pop("I_e", 0.0))
+    bias = np.asarray(stimulus.bias_pA, dtype=float) + np.asarray(status.pop("I_e", 0.0), dtype=float)
     population = nest.Create(name, stimulus.n)
     population.set(status)
     population.set(I_e=bias.tolist())
@@ -275,7 +294,7 @@ def _simulate(model, stimulus, duration_ms, dt_ms, *, record=(), record_neurons=
             rows = [np.asarray(ev[recorded])[(senders == gid) & keep] for gid in ids]
             t = t_all[(senders == ids[0]) & keep]
             unit = model.unit_of(var).name if var in _names(model) else ""
-            traces[var] = (t, np.array(rows), unit)
+            traces[var] = (t, np.array(rows) * record_factors[var], unit)
     result = SimResult(model.name, "nest" if not builtin else f"nest:{builtin}", dt_ms, duration_ms, spike_times,
                        traces, versions(), time.perf_counter() - started)
     rows = list(range(stimulus.n)) if record_neurons is None else list(record_neurons)
@@ -296,6 +315,29 @@ def _simulate(model, stimulus, duration_ms, dt_ms, *, record=(), record_neurons=
         at_end = {}
     result.diverged = merge(result.backend, list(timed.values()) + list(at_end.values()))
     return result, at_end
+
+
+def _builtin_recordables(model, equivalent, record) -> tuple:
+    """({our name: NEST's recordable}, {our name: factor to our unit and sign}) for a built-in.
+
+    NEST keeps some inhibitory currents negative (``I_syn_in``) where ours hold the
+    magnitude: the factor carries the sign. A state variable NEST keeps internal cannot
+    be recorded: one-line error.
+    """
+    from ..units import parse_unit
+
+    names, factors = {}, {}
+    for var in record:
+        if var not in equivalent.state:
+            names[var], factors[var] = var, 1.0
+            continue
+        theirs, unit = equivalent.state[var]
+        if theirs is None:
+            raise ValueError(f"record {var}: NEST's {equivalent.builtin} keeps {var} internal (not recordable); "
+                             f"record it on the generated {neuron_name(model)} (builtin=None) or another backend")
+        names[var] = theirs
+        factors[var] = parse_unit(unit).factor_to(model.state[var].unit) * equivalent.state_sign(var)
+    return names, factors
 
 
 def _watched_names(model, population, builtin, equivalent) -> dict:
