@@ -434,11 +434,15 @@ def on_pre(model: Model, port: str | None = None, weight: str = WEIGHT) -> str:
 
     The code names only the synapse's ``weight`` and the target neuron's own variables
     (``<name>_post``): parameters that a spike uses are per-neuron variables of every
-    group :func:`neuron_group` makes, so nothing resolves to a script's names.
+    group :func:`neuron_group` makes, so nothing resolves to a script's names. A statement
+    on a variable the refractory period clamps (a delta synapse's jump of ``V_m``) is
+    gated by ``not_refractory_post``: a spike arriving while the neuron is refractory is
+    dropped, as NEST's ``iaf_psc_delta`` and ``aeif_psc_delta`` drop it.
     """
     where = f"on_pre({model.name}, {port!r})"
     _check_weight_name(model, weight, where)
     rename = {n: f"{n}_post" for n in _all_names(model) | set(model.parameters) if n != "t"}
+    clamp = set(model.refractory.clamp) if model.refractory else set()
     lines = []
     for target, part in _targets(model, port, where):
         unit = brian2_base_unit(target.unit.dim)
@@ -451,8 +455,22 @@ def on_pre(model: Model, port: str | None = None, weight: str = WEIGHT) -> str:
             value = weight if target.sign == "excitatory" else f"(-{weight})"
         printer = Brian2Printer(model, rename=dict(rename, weight=value))
         printer.dims["weight"] = target.unit.dim
-        lines += [f"{a.target}_post {a.op} {printer.doprint(a.value)}" for a in target.on_spike]
+        lines += [_statement(a, printer.doprint(a.value), clamp) for a in target.on_spike]
     return "\n".join(lines)
+
+
+def _statement(a, value, clamp):
+    """``target_post op value``; a variable the refractory period clamps does not move while the
+    neuron is refractory, so a spike then changes nothing (NEST's delta synapses drop such spikes)."""
+    target = f"{a.target}_post"
+    if a.target not in clamp:
+        return f"{target} {a.op} {value}"
+    gate = "int(not_refractory_post)"
+    if a.op in ("+=", "-="):
+        return f"{target} {a.op} {gate}*({value})"
+    if a.op == "*=":
+        return f"{target} *= 1 + {gate}*(({value}) - 1)"
+    return f"{target} = {target} + {gate}*(({value}) - {target})"
 
 
 def _port_unit(model, port, where):

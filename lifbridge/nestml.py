@@ -15,6 +15,11 @@ What carries over, and how:
   (``refr_counter``) and the step count (``refr_counts``) are kept out of NEST's status
   dictionary and recordables by lifbridge's NEST templates (:mod:`lifbridge.nest_templates`),
   as NEST's own models keep theirs;
+* a spike input whose statement changes a clamped variable (a delta synapse's jump of
+  ``V_m``) is dropped while the clamp holds, as NEST's ``iaf_psc_delta`` drops it
+  (``refractory_input = false``): its statement runs only when the counter is 0, and
+  the counter is set one step longer and decremented before the clamp test, so that the
+  steps clamped are the same;
 * spike inputs become ``excitatory``/``inhibitory`` spike ports. NEST routes a spike
   arriving on receptor 0 by the sign of its weight: a positive weight goes to the
   excitatory port, a negative weight to the inhibitory port with its sign flipped, so
@@ -247,7 +252,21 @@ def to_nestml(model: Model) -> str:
     if model.spike:
         out += ["", f"{INDENT}output:", f"{INDENT * 2}spike"]
     out += ["", f"{INDENT}update:"]
-    if model.refractory and model.refractory.clamp:
+    gated = _gated_ports(model)
+    if gated:
+        # A spike onto a clamped variable is dropped in the steps the clamp holds: the
+        # counter runs one step longer, so that it is still > 0 in onReceive of the last
+        # clamped step (onReceive runs after the update block).
+        free = [v for v in model.state if v not in model.refractory.clamp]
+        out += [f"{INDENT * 2}if {REFRACTORY_COUNTER} > 0:",
+                f"{INDENT * 3}{REFRACTORY_COUNTER} -= 1",
+                f"{INDENT * 2}if {REFRACTORY_COUNTER} == 0:",
+                f"{INDENT * 3}integrate_odes()"]
+        if free:
+            out += [f"{INDENT * 2}else:",
+                    f"{INDENT * 3}# clamped while refractory: {', '.join(model.refractory.clamp)}",
+                    f"{INDENT * 3}integrate_odes({', '.join(free)})"]
+    elif model.refractory and model.refractory.clamp:
         free = [v for v in model.state if v not in model.refractory.clamp]
         out += [f"{INDENT * 2}if {REFRACTORY_COUNTER} > 0:",
                 f"{INDENT * 3}{REFRACTORY_COUNTER} -= 1",
@@ -269,18 +288,32 @@ def to_nestml(model: Model) -> str:
         statement_printer = NestmlPrinter(rename={"weight": weight})
         out += ["", f"{INDENT}onReceive({port_name}):"]
         for a in port.on_spike:
-            out.append(f"{INDENT * 2}{a.target} {a.op} {statement_printer.doprint(a.value)}")
+            line = f"{a.target} {a.op} {statement_printer.doprint(a.value)}"
+            if port_name in gated and a.target in model.refractory.clamp:
+                # clamped while refractory: the spike is dropped (NEST's refractory_input = false)
+                out += [f"{INDENT * 2}if {REFRACTORY_COUNTER} == 0:", f"{INDENT * 3}{line}"]
+            else:
+                out.append(f"{INDENT * 2}{line}")
     if model.spike:
         condition = printer.doprint(model.spike.condition)
         if model.refractory:
             condition = f"{REFRACTORY_COUNTER} == 0 and ({condition})"
         out += ["", f"{INDENT}onCondition({condition}):"]
         if model.refractory:
-            out.append(f"{INDENT * 2}{REFRACTORY_COUNTER} = {REFRACTORY_STEPS}")
+            extra = " + 1" if gated else ""
+            out.append(f"{INDENT * 2}{REFRACTORY_COUNTER} = {REFRACTORY_STEPS}{extra}")
         for a in model.spike.reset:
             out.append(f"{INDENT * 2}{a.target} {a.op} {printer.doprint(a.value)}")
         out.append(f"{INDENT * 2}emit_spike()")
     return "\n".join(out) + "\n"
+
+
+def _gated_ports(model: Model) -> set:
+    """Spike ports with a statement on a variable the refractory period clamps (delta synapses)."""
+    if not (model.refractory and model.refractory.clamp):
+        return set()
+    return {name for name, port in model.spike_inputs.items()
+            if any(a.target in model.refractory.clamp for a in port.on_spike)}
 
 
 # ---------------------------------------------------------------------------- files

@@ -24,6 +24,10 @@ from lifbridge.errors import SpecError
 ROOT = Path(__file__).resolve().parent.parent
 BAD = sorted((Path(__file__).resolve().parent / "bad_models").glob("*.toml"))
 MODELS = sorted((ROOT / "models").glob("*.toml"))
+#: The model files as they were before composition (whole files, synapses typed in): the
+#: reader's checks are tested on them; tests/test_compose.py checks that composition
+#: gives the same models.
+LEGACY = Path(__file__).resolve().parent / "data" / "legacy_models"
 NO_HEADER = {"empty.toml": ("-", "the file is empty")}
 SENTINELS = [Path("/tmp/lifbridge_pwned_by_model")]
 CLI = ROOT / "lifbridge" / "cli.py"
@@ -135,7 +139,7 @@ def test_lif_contents(lif):
 def lif_data():
     import tomllib
 
-    return tomllib.loads((ROOT / "models" / "lif.toml").read_text())
+    return tomllib.loads((LEGACY / "lif.toml").read_text())
 
 
 def test_build_model_from_data():
@@ -207,7 +211,7 @@ def test_missing_and_unreadable_files(tmp_path):
 
 def test_utf8_with_bom_is_accepted(tmp_path):
     path = tmp_path / "bom.toml"
-    path.write_bytes(b"\xef\xbb\xbf" + (ROOT / "models" / "lif.toml").read_bytes())
+    path.write_bytes(b"\xef\xbb\xbf" + (LEGACY / "lif.toml").read_bytes())
     assert lifbridge.load(path).name == "lif"
 
 
@@ -306,7 +310,7 @@ def test_analytic_hint_must_match_the_membrane_equation():
 def tomllib_load(name):
     import tomllib
 
-    return tomllib.loads((ROOT / "models" / f"{name}.toml").read_text())
+    return tomllib.loads((LEGACY / f"{name}.toml").read_text())
 
 
 @pytest.mark.parametrize("field, value, phrase", [
