@@ -58,7 +58,13 @@ REQUIRED_TABLES = ("model", "parameters", "state", "equations")
 RESERVED_NAMES = {"t", "dt", "weight", "i", "N", "xi", "lastspike", "not_refractory", "and", "or", "not",
                   "True", "False", "inf", "pi", "e"} | set(ex.FUNCTIONS)
 HINT_KEYS = {"brian2_method", "nestml_solver", "analytic", "nest_builtin", "reference_rtol",
-             "spike_variable", "reference_max_step_ms", "fi_current_range_pA", "validation_dt_ms", "notes"}
+             "spike_variable", "reference_max_step_ms", "fi_current_range_pA", "validation_dt_ms", "notes",
+             "role", "opsin_states", "runaway_bounds"}
+#: [hints].role: what a model is for in validation (the biophysical reference is the model the
+#: integrate-and-fire equivalents of lifbridge.judge are measured on).
+ROLES = ("biophysical_reference",)
+#: [hints].opsin_states: which state variables hold the opsin's fractions (light-pulse checks).
+OPSIN_STATES = ("open", "desensitized")
 # Names and statements are matched with fullmatch: "$" would also match before a final "\n".
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # target, operator, then the rest taken whole (stripped afterwards): linear on any text.
@@ -500,6 +506,7 @@ class _Builder:
             except LifbridgeError as error:
                 self.fail(f"[presets.{preset}]", str(error))
         self.check_analytic(model)
+        self.check_runaway_bounds(model)
         return model
 
     def model_info(self):
@@ -877,6 +884,29 @@ class _Builder:
                 if number is None or not number > 0:
                     self.fail(field, f"must be a positive finite number (in ms), got {_show(value)}")
                 result[key] = number
+            elif key == "role":
+                if not isinstance(value, str) or value not in ROLES:
+                    self.fail(field, f"{_show(value)} is not a role{_did_you_mean(value, ROLES)}; "
+                                     f"use one of: {', '.join(ROLES)}")
+                result[key] = value
+            elif key in ("opsin_states", "runaway_bounds"):
+                allowed = OPSIN_STATES if key == "opsin_states" else state_names
+                example = ('{ open = "O", desensitized = "D" }' if key == "opsin_states"
+                           else '{ V_m = "800 mV" }')
+                if not isinstance(value, dict) or not value:
+                    self.fail(field, f"must be a table such as {example}, got {_show(value)}")
+                for name, item in value.items():
+                    if name not in allowed:
+                        self.fail(f"{field}.{name}", f"unknown key{_did_you_mean(name, allowed)}; "
+                                                     f"use one of: {', '.join(allowed)}")
+                    if key == "opsin_states" and (not isinstance(item, str) or item not in state_names):
+                        self.fail(f"{field}.{name}", f"{_show(item)} is not a state variable"
+                                                     f"{_did_you_mean(item, state_names)}; use one of: "
+                                                     f"{', '.join(state_names)}")
+                    if key == "runaway_bounds" and not (isinstance(item, str) or _number(item) is not None):
+                        self.fail(f"{field}.{name}", f"must be a number in {name}'s unit or a string with a "
+                                                     f"unit, such as \"800 mV\", got {_show(item)}")
+                result[key] = dict(value)  # plain (picklable for worker processes)
             elif key == "reference_rtol":
                 number = _number(value)
                 if number is None or not 0 < number < 1:
@@ -884,6 +914,20 @@ class _Builder:
                                      f"such as 1e-8, got {_show(value)}")
                 result[key] = number
         return result
+
+    def check_runaway_bounds(self, model):
+        """Each [hints].runaway_bounds value is a positive bound in its state variable's dimension."""
+        from .model import to_unit
+
+        for name, value in model.hints.get("runaway_bounds", {}).items():
+            field = f"[hints].runaway_bounds.{name}"
+            unit = model.state[name].unit
+            try:
+                number = to_unit(value, unit, field)
+            except LifbridgeError as error:
+                self.fail(field, f"{error}; give a number in {unit.name} or a string such as \"800 {unit.name}\"")
+            if not number > 0:
+                self.fail(field, f"must be a positive bound on |{name}|, got {_show(value)}")
 
     def check_analytic(self, model):
         """The closed form named by [hints].analytic applies to ``model``.
