@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..divergence import membrane_potential
 from ..records import check_record, diverged_check, number
 from ..stimulus import first_isi_rate, steady_rate
 from .references import analytic_fi, siegert_reference
@@ -76,15 +77,17 @@ def step_checks(batch, result, reference):
     if protocol is None:
         return []
     model, backend = batch.model.name, result.backend
+    membrane = membrane_potential(batch.model)  # the voltage state the spike condition reads
     records = []
     for label, i in zip(("subthreshold", "suprathreshold"), protocol.neurons):
         ref_spikes = np.asarray(reference.spike_times_ms[i])
         spikes = np.asarray(result.spike_times_ms[i])
-        if len(ref_spikes) == 0 and "V_m" in result.traces:
+        if len(ref_spikes) == 0 and membrane in result.traces:
             row = batch.record_neurons.index(i)
-            diff = np.abs(np.subtract(*aligned_trace(result, reference, "V_m", row)))
+            diff = np.abs(np.subtract(*aligned_trace(result, reference, membrane, row)))
             tol = tolerance_for("step_voltage", model, backend)
-            records.append(_record(model, backend, "step_voltage", "step", diff.max(), tol.abs, "mV",
+            records.append(_record(model, backend, "step_voltage", "step", diff.max(), tol.abs,
+                                   batch.model.state[membrane].unit.name,
                                    diff.max() <= tol.abs and len(spikes) == 0, tol.reason, level=label,
                                    amplitude_pA=protocol.info["amplitudes_pA"][0 if label == "subthreshold" else 1],
                                    backend_spikes=len(spikes)))
@@ -201,14 +204,16 @@ def light_checks(batch, result, reference):
         return []
     model, backend = batch.model.name, result.backend
     records = []
-    if "O" in result.traces and "O" in reference.traces:
+    # the open fraction is the state the model declares ([hints].opsin_states.open)
+    open_state = batch.model.hints.get("opsin_states", {}).get("open")
+    if open_state is not None and open_state in result.traces and open_state in reference.traces:
         rows = [batch.record_neurons.index(i) for i in protocol.neurons]
-        diff = max(np.max(np.abs(np.subtract(*aligned_trace(result, reference, "O", row)))) for row in rows)
-        _, o_r, _ = reference.traces["O"]
+        diff = max(np.max(np.abs(np.subtract(*aligned_trace(result, reference, open_state, row)))) for row in rows)
+        _, o_r, _ = reference.traces[open_state]
         tol = tolerance_for("light_open_fraction", model, backend)
         peak = float(np.max(o_r[rows[0]]))
         t0, t1 = protocol.info["t0_ms"], protocol.info["t1_ms"]
-        t = np.asarray(reference.traces["O"][0])
+        t = np.asarray(reference.traces[open_state][0])
         plateau = float(o_r[rows[0]][np.searchsorted(t, t1) - 2])
         records.append(_record(model, backend, "light_open_fraction", "light_pulse", diff, tol.abs, "fraction",
                                diff <= tol.abs, tol.reason, reference_peak=peak, reference_end_of_pulse=plateau))

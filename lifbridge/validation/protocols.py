@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..divergence import membrane_potential
 from ..model import Model
 from ..records import plain
 from ..stimulus import Stimulus
@@ -115,7 +116,8 @@ def build_batch(model: Model, *, quick=False, dt_ms=0.1, seed=1234) -> Batch:
             neurons[label] = add_neuron(0.0, np.where(window, amplitude, 0.0))
         record_neurons += list(neurons.values())
         protocols.append(Protocol("step", [neurons["sub"], neurons["supra"]],
-                                  {"t0_ms": t0, "t1_ms": t1, "amplitudes_pA": [amplitudes["sub"], amplitudes["supra"]]}))
+                                  {"t0_ms": t0, "t1_ms": t1, "amplitudes_pA": [amplitudes["sub"], amplitudes["supra"]],
+                                   "membrane": membrane_potential(model)}))
         rng = np.random.default_rng(seed)
         # Ornstein-Uhlenbeck-like noise (correlation time 5 ms) sampled every ms, shared by all noise neurons.
         noise = np.zeros_like(times)
@@ -139,7 +141,9 @@ def build_batch(model: Model, *, quick=False, dt_ms=0.1, seed=1234) -> Batch:
         record_neurons += light_neurons
         protocols.append(Protocol("light_pulse", light_neurons, {"t0_ms": t0, "t1_ms": t1, "intensity": intensity,
                                                                  "unit": model.inputs[model.light_input].unit.name,
-                                                                 "bias_pA": [0.0, lo + 0.15 * (hi - lo)]}))
+                                                                 "bias_pA": [0.0, lo + 0.15 * (hi - lo)],
+                                                                 "open_state": opsin_states(model).get("open"),
+                                                                 "membrane": membrane_potential(model)}))
     stimulus = Stimulus(np.asarray(bias, dtype=float), signal_dt_ms=signal_dt)
     if has_current:
         stimulus.current_pA = np.stack(columns, axis=1)
@@ -148,10 +152,17 @@ def build_batch(model: Model, *, quick=False, dt_ms=0.1, seed=1234) -> Batch:
         for n, column in light_columns.items():
             light[:, n] = column
         stimulus.light = light
-    record = ("V_m",) if "V_m" in model.state else ()
+    # the membrane potential and, with a light input, the opsin's fractions, as the model declares them
+    membrane = membrane_potential(model)
+    record = (membrane,) if membrane is not None else ()
     if model.light_input is not None:
-        record += tuple(v for v in model.state if v not in record and v in ("O", "D"))
+        record += tuple(v for v in opsin_states(model).values() if v not in record)
     return Batch(model, stimulus, duration, dt_ms, protocols, record, record_neurons)
+
+
+def opsin_states(model) -> dict:
+    """``{"open": state, "desensitized": state}`` as the model declares them (``[hints].opsin_states``)."""
+    return dict(model.hints.get("opsin_states", {}) or {})
 
 
 def siegert_batch(model: Model, *, quick=False, dt_ms=0.1, seed=4321):
