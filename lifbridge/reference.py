@@ -161,6 +161,11 @@ class _Compiled:
         refractory = model.refractory
         self.period = ex.compile_expression(refractory.period) if refractory is not None else None
         self.clamp = [self.index[c] for c in refractory.clamp] if refractory is not None else []
+        # spike inputs: (state index, new value, clamped) per statement of each port
+        self.on_spike = {name: [(self.index[a.target], ex.compile_expression(a.as_expression()),
+                                 self.index[a.target] in self.clamp) for a in port.on_spike]
+                         for name, port in model.spike_inputs.items()}
+        self.port_scale = {name: port.unit.scale for name, port in model.spike_inputs.items()}
         self._code = {}
 
     def _alias_closure(self, names):
@@ -380,8 +385,13 @@ class _Neuron:
     """Integrates one neuron; ``run`` returns its spike times and the state at the record times."""
 
     def __init__(self, compiled, model, init_overrides, signals, breakpoints, duration_ms, *, rtol, atol,
-                 max_step, method):
+                 max_step, method, spikes=()):
         c = self.c = compiled
+        # input spikes: time (ms) -> [(port, weight magnitude in SI)], delivered at that time exactly
+        self.inputs_at = {}
+        for t_ms, port, magnitude in spikes:
+            self.inputs_at.setdefault(float(t_ms), []).append((port, magnitude))
+        breakpoints = np.concatenate([np.asarray(breakpoints, float).ravel(), np.array(sorted(self.inputs_at))])
         self.model = model
         self.params = model.parameter_values_si()
         initial = model.initial_values_si(self.params)
@@ -458,6 +468,25 @@ class _Neuron:
                 y[index] = float(func(ns)) / self.c.scales[index]
         self.check_state(t, y, "after the reset")
         return y
+
+    def deliver(self, t, y, refractory):
+        """Apply the input spikes due at ``t`` (in the order given); a statement on a variable the
+        refractory period clamps is dropped while ``refractory`` (the clamp holds it)."""
+        events = self.inputs_at.get(float(t))
+        if not events:
+            return y, False
+        y = y.copy()
+        for port, magnitude in events:
+            for index, func, clamped in self.c.on_spike[port]:
+                if clamped and refractory:
+                    continue
+                ns = self._prepare(t, y)
+                ns["weight"] = magnitude
+                with np.errstate(all="ignore"):
+                    self.c.all_aliases(ns)
+                    y[index] = float(func(ns)) / self.c.scales[index]
+        self.check_state(t, y, "after an input spike")
+        return y, True
 
     def check_state(self, t, y, note=""):
         """Raise :class:`lifbridge.errors.Diverged` if ``y`` is non-finite or beyond a runaway bound."""
@@ -618,12 +647,15 @@ class _Neuron:
         stop = None
         if max_spikes is not None:
             stop = lambda found: len(self._accept(crossings + found)) >= max_spikes  # noqa: E731
+        y, _ = self.deliver(t, y, False)
         while t < self.duration:
             hit, t, y, found = self._segment(t, self._next_break(t), y, events=events, terminal=False,
                                              record=record, stop=stop)
             crossings.extend(found)
             if hit:
                 break
+            if t < self.duration:
+                y, _ = self.deliver(t, y, False)
         spikes = self._accept(crossings)
         return spikes if max_spikes is None else spikes[:max_spikes]
 
@@ -642,9 +674,14 @@ class _Neuron:
         refractory_end = None
         check_now = True  # at t = 0 and at the end of each refractory period
         has_reset = bool(self.c.reset)
+        delivered_at = None    # input spikes are delivered once per time, after the segment ending there
         while t < self.duration:
             if max_spikes is not None and len(spikes) >= max_spikes:
                 break
+            if delivered_at != t and t in self.inputs_at:
+                delivered_at = t
+                y, changed = self.deliver(t, y, refractory_end is not None and t < refractory_end)
+                check_now = check_now or (changed and refractory_end is None)
             if refractory_end is not None:
                 t1 = min(refractory_end, self._next_break(t))
                 _, t, y, _ = self._segment(t, t1, y, clamp=self.c.clamp, record=record)
@@ -687,8 +724,31 @@ def _check_record(model, record):
     return record
 
 
+def _spike_events(model, spikes, duration):
+    """[(t_ms, port, weight magnitude in SI)] from ``{port: [(t_ms, weight), ...]}`` (weights in the
+    port's unit, NEST's sign convention: >= 0 onto an excitatory port, <= 0 onto an inhibitory one)."""
+    events = []
+    for port, items in (spikes or {}).items():
+        if port not in model.spike_inputs:
+            raise ValueError(f"model {model.name!r} has no spike input {port!r}; spike inputs: "
+                             f"{', '.join(model.spike_inputs) or 'none'}")
+        info = model.spike_inputs[port]
+        for item in items:
+            t_ms, weight = float(item[0]), float(item[1])
+            if not (math.isfinite(t_ms) and math.isfinite(weight) and t_ms >= 0):
+                raise ValueError(f"input spike {item!r} onto {port}: time and weight must be finite, time >= 0")
+            if (info.sign == "excitatory" and weight < 0) or (info.sign == "inhibitory" and weight > 0):
+                want = ">= 0" if info.sign == "excitatory" else "<= 0"
+                raise ValueError(f"input spike onto {port}: weight {weight:g} {info.unit.name}; {port} takes "
+                                 f"NEST's sign convention, weights {want}")
+            if t_ms < duration:
+                events.append((t_ms, port, abs(weight) * info.unit.scale))
+    events.sort(key=lambda e: e[0])
+    return events
+
+
 def _setup(model, duration_ms, bias_pA, current, light, signal_dt_ms, rtol, atol, max_step_ms, initial, method,
-           breakpoints_ms, params):
+           breakpoints_ms, params, spikes=None):
     """The compiled model and one _Neuron per neuron."""
     if not isinstance(model, Model):
         raise TypeError(f"expected a lifbridge Model, got {type(model).__name__}")
@@ -721,14 +781,16 @@ def _setup(model, duration_ms, bias_pA, current, light, signal_dt_ms, rtol, atol
     if not np.all(np.isfinite(breakpoints)):
         raise ValueError("breakpoints_ms must be finite")
     compiled = _Compiled(model)
+    events = _spike_events(model, spikes, duration)
     neurons = [_Neuron(compiled, per_neuron[i], inits[i], {k: v[i] for k, v in signals.items()}, breakpoints,
-                       duration, rtol=rtol, atol=atol, max_step=max_step, method=method) for i in range(n)]
+                       duration, rtol=rtol, atol=atol, max_step=max_step, method=method, spikes=events)
+               for i in range(n)]
     return model, compiled, neurons, rtol
 
 
 def reference_simulate(model: Model, *, duration_ms, bias_pA=0.0, current=None, light=None, signal_dt_ms=0.1,
                        record=(), record_times_ms=None, rtol=None, atol=None, max_step_ms=None, initial=None,
-                       method="DOP853", breakpoints_ms=(), **params) -> SimResult:
+                       method="DOP853", breakpoints_ms=(), spikes=None, **params) -> SimResult:
     """Integrate ``model`` for ``duration_ms`` with tight tolerances; one neuron per bias value.
 
     * ``bias_pA``: a number or 1-D array (one neuron per value), added to the bias
@@ -739,6 +801,13 @@ def reference_simulate(model: Model, *, duration_ms, bias_pA=0.0, current=None, 
       on [k dt, (k+1) dt), the last sample holds after the end. ``light``: the same for
       ``model.light_input``, in the unit of that input. Unset inputs are 0.
     * ``breakpoints_ms``: extra times at which integration restarts (jumps of a callable input).
+    * ``spikes``: input spikes, ``{port: [(t_ms, weight), ...]}`` with weights in the port's
+      unit and NEST's sign (>= 0 onto an excitatory port, <= 0 onto an inhibitory one), the
+      same for every neuron. Each is applied at its time exactly (integration stops and
+      restarts there): the port's ``on_spike`` statements with ``weight`` its magnitude; a
+      statement on a variable the refractory period clamps is dropped while the neuron is
+      refractory (NEST's delta synapses drop such spikes). A jump that makes the spike
+      condition true fires at that time.
     * ``record``: names of state variables, expressions or continuous inputs, sampled
       at ``record_times_ms`` (default every 0.1 ms from 0, before ``duration_ms``), in
       spec units; at a spike time the value after the reset is recorded.
@@ -771,7 +840,7 @@ def reference_simulate(model: Model, *, duration_ms, bias_pA=0.0, current=None, 
                     not record_times[0] >= 0 or not record_times[-1] <= float(duration_ms))):
                 raise ValueError("record_times_ms must be sorted and lie within [0, duration_ms]")
     model, compiled, neurons, rtol = _setup(model, duration_ms, bias_pA, current, light, signal_dt_ms, rtol, atol,
-                                            max_step_ms, initial, method, breakpoints_ms, params)
+                                            max_step_ms, initial, method, breakpoints_ms, params, spikes)
     spikes, states, events = [], [], []
     for i, neuron in enumerate(neurons):
         try:
