@@ -1,6 +1,6 @@
 """The HH-derived equivalents as records: one report section and its check records.
 
-:func:`hh_section` turns the plain result of :func:`lifbridge.hh_equivalent.hh_equivalent`
+:func:`hh_section` turns the plain result of :func:`lifbridge.judge.hh_equivalent`
 into a :class:`lifbridge.records.Section` (measurements, derived parameters, f-I and
 spike-agreement tables, the figure as panels of data series, the paragraph on what does
 not match) and :class:`lifbridge.records.CheckRecord` s. The report draws and shows the
@@ -49,7 +49,7 @@ def hh_checks(result) -> list:
 
 def hh_section(result):
     """(the :class:`Section` of the HH-equivalent result, its check records)."""
-    from ..hh_equivalent import _honest_paragraph
+    from ..judge import what_does_not_match as _honest_paragraph
 
     m, sa, fi = result["measurements"], result["spike_agreement"], result["fi"]
     units = result.get("units", {})
