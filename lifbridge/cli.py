@@ -771,40 +771,17 @@ def cmd_hh_equivalent(args):
             print(f"\nresult: {out / 'hh_equivalent.json'}")
 
 
-#: The measurements that ``lifbridge hh-equivalent`` prints: key, text, unit.
-HH_MEASUREMENT_ROWS = (
-    ("rest_mV", "resting potential", "mV"),
-    ("R_in_GOhm", "input resistance R_in (steady state)", "GOhm"),
-    ("tau_m_ms", "membrane time constant (first ms of the step response)", "ms"),
-    ("R_fast_GOhm", "resistance of that fast relaxation", "GOhm"),
-    ("C_pF", "C = tau_m / R_fast", "pF"),
-    ("C_model_pF", "model's C_m", "pF"),
-    ("C_tau_over_R_in_pF", "tau_m / R_in", "pF"),
-    ("step_overshoot_ratio", "step-response overshoot (peak / steady state)", "(ratio)"),
-    ("rheobase_pA", "rheobase (sustained firing from rest)", "pA"),
-    ("rate_at_rheobase_hz", "lowest sustained rate", "Hz"),
-    ("threshold_mV", "threshold (dV/dt = 10 mV/ms)", "mV"),
-    ("spike_peak_mV", "spike peak", "mV"),
-    ("spike_width_ms", "spike width at half amplitude", "ms"),
-    ("time_above_threshold_ms", "time above threshold", "ms"),
-    ("reset_mV", "reset level (AHP trough)", "mV"),
-    ("peak_to_trough_ms", "peak to trough", "ms"),
-    ("max_rate_hz", "maximal sustained rate", "Hz"),
-    ("refractory_ms", "effective refractory period 1/f_max", "ms"),
-    ("adaptation_ratio", "first / last interspike interval near rheobase", "(ratio)"),
-)
-
-
 def print_hh_equivalent(result, stream):
     """The text tables of ``lifbridge hh-equivalent``: every value with its unit."""
     from .judge.compare import _fmt, what_does_not_match
+    from .judge.measure import MEASUREMENTS
 
     m, fi, c = result["measurements"], result["fi"], result["class2_gap"]
     w = stream.write
     w("Hodgkin-Huxley-derived equivalents (reference integrator, %s protocol)\n\n" % result["protocol"])
     w("Measurements\n")
-    for key, text, unit in HH_MEASUREMENT_ROWS:
-        w(f"  {text:<55} {_fmt(m.get(key), 4):>10} {unit}\n")
+    for key, text, unit in MEASUREMENTS:
+        w(f"  {text:<55} {_fmt(m.get(key), 4):>10} {'(ratio)' if unit == '1' else unit}\n")
     div = m["dynamic_iv"]
     w(f"  {'dynamic I-V: tau / E_L / V_T / Delta_T':<55} {div['tau_ms']:.3g} ms / {div['E_L_mV']:.4g} mV / "
       f"{div['V_T_mV']:.4g} mV / {div['Delta_T_mV']:.3g} mV\n")
