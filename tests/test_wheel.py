@@ -66,8 +66,8 @@ def installed(tmp_path_factory):
 
 def test_installed_lifbridge_is_the_wheel_and_lists_every_model(installed):
     bin_dir, env, work = installed
-    where = run([bin_dir / "python", "-c", "import lifbridge; print(lifbridge.__file__); print(lifbridge.models_dir())"],
-                cwd=work, env=env).split()
+    where = run([bin_dir / "python", "-c",
+                 "import lifbridge; print(lifbridge.__file__); print(lifbridge.models_dir())"], cwd=work, env=env).split()
     venv = bin_dir.parent
     assert Path(where[0]).is_relative_to(venv), where
     assert Path(where[1]).is_relative_to(venv), where

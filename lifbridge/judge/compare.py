@@ -348,7 +348,8 @@ def _checks(hh, m, lif, lif_p, adex, adex_sub, fi, class2, agreement, proto):
     # 7-8: f-I agreement in the firing regime, and the class-2 onset
     mult = np.array(fi["multiples_of_rheobase"])
     regime = (mult >= FIRING_REGIME_MULTIPLE) & (hh_hz > 0)
-    for name, rates, tol in (("lif", lif_hz, lim["lif_fi_error"]), ("adex", np.array(fi["adex_hz"]), lim["adex_fi_error"])):
+    for name, rates, tol in (("lif", lif_hz, lim["lif_fi_error"]),
+                             ("adex", np.array(fi["adex_hz"]), lim["adex_fi_error"])):
         errs = _relative_errors(hh_hz[regime], rates[regime])
         worst = float(np.max(errs)) if regime.any() else float("nan")
         at = float(np.array(fi["currents_pA"])[regime][int(np.argmax(errs))]) if regime.any() else None
