@@ -682,8 +682,7 @@ def cmd_validate(args):
     except OSError as error:
         raise UsageError(f"--out {args.out}: cannot create the directory ({error.strerror or error}); "
                          f"give a writable directory") from None
-    report = validate(models, args.backends, quick=args.quick, progress=not args.no_progress, dt_ms=args.dt,
-                      out_dir=args.out)
+    report = validate(models, args.backends, quick=args.quick, progress=not args.no_progress, dt_ms=args.dt)
     page = write_report(report, args.out)
     print(summary_text(report))
     failed = sum(1 for c in report["checks"] if not c["passed"])

@@ -86,12 +86,11 @@ DEFAULT_DT_MS = 0.1
 
 
 def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=None, include_siegert=True,
-             include_hh_equivalent=True, out_dir=None, backend_options=None):
+             include_hh_equivalent=True, backend_options=None):
     """Validate ``models`` (default: all bundled) on ``backends`` (default: all installed; quick: Brian2).
 
     ``dt_ms``: the time step of every run; by default 0.1 ms, or the model's
     ``validation_dt_ms`` hint where its integration scheme needs a finer step.
-    ``out_dir``: where figures made during the run (HH equivalents) are written.
     ``backend_options``: backend name -> run options (e.g. a code generation target), checked
     by the backend; unset options take the backend's defaults for quick or full runs.
     """
