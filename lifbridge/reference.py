@@ -934,12 +934,23 @@ def reference_fi(model: Model, currents_pA, *, duration_ms, steady=True, **kw):
     return np.array([len(s) for s in trains]) / (result.duration_ms / 1000.0)
 
 
+#: Keywords of :func:`reference_simulate` that are not parameter or initial values.
+_INTEGRATION_OPTIONS = ("rtol", "atol", "max_step_ms", "initial", "method", "breakpoints_ms")
+
+
 def simulate(model: Model, stimulus, *, duration_ms, dt_ms=None, record=(), record_neurons=None, **overrides):
     """The runner interface of :mod:`lifbridge.runners` for a :class:`lifbridge.stimulus.Stimulus`.
 
     ``dt_ms`` is only the recording interval here (default 0.1 ms): the integration
-    has no grid. ``overrides`` go to :func:`reference_simulate`.
+    has no grid. ``overrides`` go to :func:`reference_simulate`; parameter and initial
+    values among them are first checked for ``stimulus.n`` neurons, as every backend's
+    runner checks them (:func:`lifbridge.overrides.resolve`: the same errors everywhere).
     """
+    from .overrides import resolve
+
+    given = {k: v for k, v in overrides.items() if k not in _INTEGRATION_OPTIONS}
+    if given or overrides.get("initial"):
+        resolve(model, {**given, **dict(overrides.get("initial") or {})}, n=stimulus.n)
     record_times = None
     if record:
         step = DEFAULT_RECORD_DT_MS if dt_ms is None else float(dt_ms)

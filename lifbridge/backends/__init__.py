@@ -95,7 +95,7 @@ def describe() -> list:
         if backend is None:
             rows.append({"name": name, "label": name, "description": "", "available": False, "reason": reason,
                          "notes": "", "install": "", "packages": [], "generate_targets": {}, "options": {},
-                         "in_quick_runs": False, "commands": []})
+                         "in_quick_runs": False, "commands": [], "modules": []})
         else:
             rows.append(backend.describe())
     return rows

@@ -102,6 +102,8 @@ class Backend:
     * ``in_quick_runs``: ``validate --quick`` runs it unless ``--backends`` is given.
     * ``step_note``: optional ``(model) -> str``, why a finer step matters here (for ``run``'s note).
     * ``commands``: command-line commands of this backend.
+    * ``modules``: the package's modules that belong to this backend (its path from the
+      model object to the simulator); only these may name it (``tests/test_backends.py``).
     """
 
     name: str
@@ -118,6 +120,7 @@ class Backend:
     color: str = "tab:purple"
     step_note: Callable | None = None
     commands: tuple = ()
+    modules: tuple = ()
 
     # ------------------------------------------------------------------ availability
     def missing_packages(self) -> list:
@@ -211,7 +214,7 @@ class Backend:
                 "options": {n: {"choices": list(o.choices), "default": o.default, "help": o.help}
                             for n, o in self.options.items()},
                 "in_quick_runs": self.in_quick_runs,
-                "commands": [c.name for c in self.commands]}
+                "commands": [c.name for c in self.commands], "modules": list(self.modules)}
 
 
 def _takes(get, backend, option) -> bool:

@@ -67,4 +67,5 @@ BACKEND = Backend(
     in_quick_runs=True,
     color="tab:blue",
     step_note=step_note,
+    modules=("lifbridge.backends.brian2", "lifbridge.brian2", "lifbridge.runners.brian2"),
 )

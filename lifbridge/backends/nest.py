@@ -93,4 +93,6 @@ BACKEND = Backend(
     color="tab:orange",
     commands=(Command("nest-build", "generate, compile and cache the NEST module of the given models",
                       _build_arguments, _build_command),),
+    modules=("lifbridge.backends.nest", "lifbridge.nestml", "lifbridge.nest", "lifbridge.nest_build",
+             "lifbridge.nest_templates", "lifbridge.runners.nest"),
 )
