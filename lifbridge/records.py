@@ -276,6 +276,7 @@ class Panel(_Record):
     y_ticks: list | None = None          # positions
     y_tick_labels: list | None = None
     legend: bool = True
+    legend_loc: str | None = None        # matplotlib's loc, e.g. "upper right" (None: best)
     _nested = {"series": Series}
 
 
@@ -439,7 +440,7 @@ SCHEMA = {
                                  "x_scale": {"enum": ["linear", "log"]}, "y_scale": {"enum": ["linear", "log"]},
                                  "x_lim": _nullable("array"), "y_lim": _nullable("array"),
                                  "y_ticks": _nullable("array"), "y_tick_labels": _nullable("array"),
-                                 "legend": _BOOL}},
+                                 "legend": _BOOL, "legend_loc": _nullable("string")}},
         "series": {"type": "object", "required": ["kind"],
                    "properties": {"kind": {"enum": ["line", "points", "errorbar", "raster", "hline", "vline",
                                                     "span"]},

@@ -110,7 +110,7 @@ def _figure(result) -> Figure:
     panels = [
         Panel("f-I curves", "current (pA)", "steady rate (Hz)", fi_series),
         Panel(f"step to {d['step_multiple']:g}x rheobase at {d['step_onset_ms']:g} ms", "time (ms)", "V_m (mV)", step,
-              y_lim=[-90, 45]),
+              y_lim=[-90, 45], legend_loc="upper right"),
         Panel(f"frozen noisy current (mean {d['noise_mean']:g}, sd {d['noise_sd']:g} x rheobase): spikes",
               "time (ms)", "", raster, y_lim=[-2.6, 2.6], y_ticks=[-1.5, 0, 1, 2],
               y_tick_labels=["input", "AdEx", "LIF", "HH"], legend=False),

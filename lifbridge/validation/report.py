@@ -272,7 +272,7 @@ def draw_figure(figure, out):
         if panel.y_ticks is not None:
             ax.set_yticks(panel.y_ticks, panel.y_tick_labels)
         if panel.legend and any(s.label for s in panel.series):
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, **({"loc": panel.legend_loc} if panel.legend_loc else {}))
     if figure.title:
         fig.suptitle(figure.title)
     fig.tight_layout()
