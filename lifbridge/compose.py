@@ -478,6 +478,28 @@ def compose(data, source, *, name=None, synapses=None, receptors=None) -> "Model
                                                         f"declares no voltage; add voltage = \"V_m\" or choose "
                                                         f"current synapses such as {k.name.replace('cond', 'psc')}")
 
+    # the voltage and the driving potential: declared, and in a voltage unit
+    from .units import VOLT, parse_unit
+    from .errors import UnitError
+
+    for key, var in (("voltage", voltage), ("driving_potential", driving)):
+        if var is None:
+            continue
+        tables = ("state",) if key == "voltage" else ("state", "expressions")
+        entry = next((data[t][var] for t in tables if isinstance(data.get(t), dict) and var in data[t]), None)
+        if entry is None:
+            what = "a state variable" if key == "voltage" else "a state variable or an expression"
+            fail(f"[synaptic_input].{key}", f"{var!r} is not {what} of {neuron_name}; name the membrane "
+                                            f"potential, e.g. \"V_m\"")
+        try:
+            unit = parse_unit(entry.get("unit")) if isinstance(entry, dict) and isinstance(entry.get("unit"), str) \
+                else None
+        except UnitError:
+            unit = None
+        if unit is not None and unit.dim != VOLT:
+            fail(f"[synaptic_input].{key}", f"{var!r} is in {unit.name}; synapses need a voltage (such as mV) "
+                                            f"to jump or to drive a conductance")
+
     # the parameters, state, equations and ports of every receptor, renamed
     suffixed = {}                    # receptor suffix -> {kinetics name: model name}
     for rec in recs:
@@ -612,22 +634,7 @@ def compose(data, source, *, name=None, synapses=None, receptors=None) -> "Model
             hints["notes"] = f"{hints['notes']} {extra}"
     if hints:
         merged["hints"] = hints
-    # voltage and driving potential: declared, and in volts (checked on the built model)
     model = build_model(merged, source)
-    if voltage is not None and voltage not in model.state:
-        fail("[synaptic_input].voltage", f"{voltage!r} is not a state variable of {neuron_name}"
-                                         f"{_did_you_mean(voltage, list(model.state))}")
-    from .units import VOLT
-
-    for key, var in (("voltage", voltage), ("driving_potential", driving)):
-        if var is None:
-            continue
-        if var not in model.state and var not in model.aliases:
-            fail(f"[synaptic_input].{key}", f"{var!r} is neither a state variable nor an expression of "
-                                            f"{neuron_name}")
-        if model.unit_of(var).dim != VOLT:
-            fail(f"[synaptic_input].{key}", f"{var!r} is in {model.unit_of(var).name}; synapses need a voltage "
-                                            f"(such as mV) to jump or to drive a conductance")
     if current is not None:
         model = _inline_current(model, current, terms, source)
     return replace(model, source=str(source))
