@@ -162,19 +162,21 @@ def step_figure(model, runs, checks, out):
     import matplotlib.pyplot as plt
 
     ref = next((r for r in runs if r["kind"] == "reference"), None)
-    if ref is None or "step" not in ref["protocols"] or "V_m" not in ref["traces"]:
+    # the membrane potential the model declares (records without it: V_m)
+    vm = (ref["protocols"]["step"]["info"].get("membrane") if ref and "step" in ref["protocols"] else None) or "V_m"
+    if ref is None or "step" not in ref["protocols"] or vm not in ref["traces"]:
         return None
     neurons = ref["protocols"]["step"]["neurons"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
     for ax, neuron, label in zip(axes, neurons, ("subthreshold", "suprathreshold")):
         for run in runs:
-            trace = run["traces"].get("V_m")
+            trace = run["traces"].get(vm)
             if not trace or neuron not in trace["neurons"]:
                 continue
             row = trace["neurons"].index(neuron)
             ax.plot(trace["t_ms"], trace["values"][row], color=_color(run["backend"]),
                     lw=2.5 if run["kind"] == "reference" else 1, alpha=0.7, label=run["backend"])
-        ax.set(title=f"{model}: {label} step", xlabel="t [ms]", ylabel="V_m [mV]")
+        ax.set(title=f"{model}: {label} step", xlabel="t [ms]", ylabel=f"{vm} [{ref['traces'][vm]['unit']}]")
         ax.legend(fontsize=7)
     return _save(fig, out, f"step_{model}.png")
 
@@ -206,25 +208,30 @@ def light_figure(model, runs, checks, out):
     import matplotlib.pyplot as plt
 
     ref = next((r for r in runs if r["kind"] == "reference"), None)
-    if ref is None or "light_pulse" not in ref["protocols"] or "O" not in ref["traces"]:
+    if ref is None or "light_pulse" not in ref["protocols"]:
         return None
     info = ref["protocols"]["light_pulse"]["info"]
+    # the states the model declares (records without them: O and V_m)
+    o_name, vm = info.get("open_state") or "O", info.get("membrane") or "V_m"
+    if o_name not in ref["traces"]:
+        return None
     neurons = ref["protocols"]["light_pulse"]["neurons"]
     fig, (ax_o, ax_v) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
     for run in runs:
-        trace = run["traces"].get("O")
+        trace = run["traces"].get(o_name)
         if trace and neurons[0] in trace["neurons"]:
             ax_o.plot(trace["t_ms"], trace["values"][trace["neurons"].index(neurons[0])], color=_color(run["backend"]),
                       lw=2.5 if run["kind"] == "reference" else 1, label=run["backend"])
-        v = run["traces"].get("V_m")
+        v = run["traces"].get(vm)
         if v and neurons[1] in v["neurons"]:
             ax_v.plot(v["t_ms"], v["values"][v["neurons"].index(neurons[1])], color=_color(run["backend"]),
                       lw=1.5 if run["kind"] == "reference" else 0.8, alpha=0.8, label=run["backend"])
     for ax in (ax_o, ax_v):
         ax.axvspan(info["t0_ms"], info["t1_ms"], color="gold", alpha=0.15)
-    ax_o.set(ylabel="open fraction O", title=f"{model}: light pulse {info['intensity']} {info['unit']} "
+    ax_o.set(ylabel=f"open fraction {o_name}", title=f"{model}: light pulse {info['intensity']} {info['unit']} "
              "(peak, then desensitized plateau)")
-    ax_v.set(xlabel="t [ms]", ylabel="V_m [mV]", title=f"with {info['bias_pA'][1]:.0f} pA bias: adapting firing")
+    v_label = f"{vm} [{ref['traces'][vm]['unit']}]" if vm in ref["traces"] else vm
+    ax_v.set(xlabel="t [ms]", ylabel=v_label, title=f"with {info['bias_pA'][1]:.0f} pA bias: adapting firing")
     ax_o.legend(fontsize=7)
     return _save(fig, out, f"light_{model}.png")
 
