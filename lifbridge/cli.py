@@ -327,15 +327,26 @@ def load_model(name):
     if text.endswith(".toml") or "/" in text or os.sep in text:
         return load(text)
     names = bundled_models()
-    if text not in names:
+    if text not in names and not _composed(text):
         shown = " ".join(text.split())[:60]
         lowered = {n.lower(): n for n in names}
         close = ([lowered[text.lower()]] if text.lower() in lowered else
                  difflib.get_close_matches(text, names, n=3, cutoff=0.6))
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        raise UsageError(f"unknown model {shown!r}; {hint}bundled models: {', '.join(names)} "
-                         f"(or give the path of a .toml model file)")
+        raise UsageError(f"unknown model {shown!r}; {hint}bundled models: {', '.join(names)}, or "
+                         f"<model>_<synapses> (e.g. lif_psc_alpha, adex_cond_exp), or the path of a .toml "
+                         f"model file")
     return load(text)
+
+
+def _composed(text):
+    """True for a composed name such as ``lif_psc_alpha`` (a bundled neuron and synapse kinetics)."""
+    from .compose import split_name
+
+    try:
+        return split_name(text) is not None
+    except LifbridgeError:
+        return False
 
 
 # ---------------------------------------------------------------------------- commands
