@@ -217,6 +217,7 @@ def run_without(setup, *args, tmp_path):
                           cwd=tmp_path)
 
 
+@pytest.mark.slow  # three processes per command
 @pytest.mark.parametrize("setup", [WITHOUT_NEST_PACKAGES, WITHOUT_NEST_ENTRY, BROKEN_NEST_MODULE],
                          ids=["simulator missing", "registry line dropped", "module broken"])
 def test_without_nest_every_other_command_works(setup, tmp_path):

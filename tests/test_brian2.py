@@ -12,6 +12,7 @@ from lifbridge.runners import brian2 as runner
 from lifbridge.stimulus import Stimulus
 
 brian2 = pytest.importorskip("brian2")
+pytestmark = pytest.mark.brian2
 
 LIF_DEFAULTS = dict(C_m=250.0, tau_m=10.0, E_L=-70.0, V_th=-55.0, V_reset=-70.0, t_ref=2.0)
 

@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+# every test compiles C++ projects in fresh caches
+pytestmark = [pytest.mark.brian2, pytest.mark.slow]
+
 
 def start(*args, cache):
     env = dict(os.environ, LIFBRIDGE_CACHE=str(cache))

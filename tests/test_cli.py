@@ -46,6 +46,7 @@ def test_run_json_spike_times_and_trace():
     assert min(data["V_m"]) == pytest.approx(-70.0)
 
 
+@pytest.mark.slow
 def test_run_step_and_units_on_the_command_line():
     step = json.loads(cli("run", "lif", "--step", "10:150:0.5nA", "--duration", "0.2", "--json").stdout)
     assert step["spike_times_ms"][0] == pytest.approx(10 + 13.9)

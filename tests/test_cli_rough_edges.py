@@ -264,6 +264,7 @@ def test_damaged_reference_result_says_why_it_is_recomputed(tmp_path, monkeypatc
 
 
 # ---------------------------------------------------------------------------- recommended time step
+@pytest.mark.slow
 def test_note_when_the_model_recommends_a_finer_dt():
     out = cli("run", "hh", "--current", "1nA", "--duration", "30ms")
     assert out.returncode == 0, out.stderr

@@ -29,6 +29,7 @@ import pytest
 os.environ.setdefault("PYNEST_QUIET", "1")
 nest = pytest.importorskip("nest")
 pytest.importorskip("pynestml")
+pytestmark = pytest.mark.nest
 
 import lifbridge  # noqa: E402
 from lifbridge import nest as lnest  # noqa: E402

@@ -19,6 +19,7 @@ import pytest
 os.environ.setdefault("PYNEST_QUIET", "1")      # no NEST banner
 nest = pytest.importorskip("nest")
 pytest.importorskip("pynestml")
+pytestmark = pytest.mark.nest
 
 import lifbridge  # noqa: E402
 from lifbridge.nest_build import (NestBuildError, build_nest_module, check_build_prerequisites,  # noqa: E402

@@ -16,6 +16,8 @@ import pytest
 import lifbridge
 
 brian2 = pytest.importorskip("brian2")
+# 4,000 neurons for 1 s, built three times
+pytestmark = [pytest.mark.brian2, pytest.mark.slow]
 from lifbridge import brian2 as lb2  # noqa: E402
 
 # Brette et al. (2007), J Comput Neurosci 23:349, benchmark 2 (CUBA), as in Brian2's examples/CUBA.py

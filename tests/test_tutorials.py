@@ -23,6 +23,7 @@ def test_every_tutorial_is_listed():
     assert all(name in readme for name in FIGURES)
 
 
+@pytest.mark.slow  # each script simulates and draws its figures
 @pytest.mark.parametrize("script", sorted(FIGURES))
 def test_tutorial_runs_and_saves_its_figure(script, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")

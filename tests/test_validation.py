@@ -21,22 +21,25 @@ def lif_batch():
     return batch, (reference_batch(batch), late_release_reference(batch))
 
 
-def run_checks(batch, reference, model):
-    """Simulate ``model`` (maybe perturbed) on Brian2 and judge it against the unperturbed batch."""
-    result = brian2_runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
-                                    record=batch.record, record_neurons=batch.record_neurons)
+def run_checks(batch, reference, model, backend=None):
+    """Simulate ``model`` (maybe perturbed) on ``backend`` (default Brian2) and judge it
+    against the unperturbed batch."""
+    runner = backend.runner_module() if backend is not None else brian2_runner
+    result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
+                             record=batch.record, record_neurons=batch.record_neurons)
     return {c["check"]: c for c in checks.all_checks(batch, result, *reference)}
 
 
-def test_correct_backend_passes(lif_batch):
+def test_correct_backend_passes(lif_batch, backend):
     batch, reference = lif_batch
-    found = run_checks(batch, reference, batch.model)
+    found = run_checks(batch, reference, batch.model, backend)
     assert set(found) >= {"fi_steady_rate", "fi_first_isi_rate", "step_voltage", "step_spike_times",
                           "frozen_noise_coincidence"}
     failed = [name for name, c in found.items() if not c["passed"]]
     assert not failed, [found[n] for n in failed]
 
 
+@pytest.mark.brian2
 @pytest.mark.parametrize("perturbation", [{"V_th": -54.0}, {"t_ref": 0.0}, {"tau_m": 10.5}, {"V_reset": -69.0}])
 def test_perturbed_backend_is_caught(lif_batch, perturbation):
     batch, reference = lif_batch
@@ -68,6 +71,7 @@ def test_coincidence_counts_matches_within_window():
     assert recall == pytest.approx(2 / 3) and precision == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_validate_quick_writes_report_json_and_html(tmp_path):
     out = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "lifbridge", "validate", "--quick", "--models", "lif",
@@ -95,6 +99,7 @@ def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="Debian package chromium is not installed")
 def test_report_renders_in_headless_chromium_with_all_figures(tmp_path):
     out = tmp_path / "report"
@@ -121,11 +126,12 @@ def test_report_renders_in_headless_chromium_with_all_figures(tmp_path):
     assert screenshot.exists() and screenshot.stat().st_size > 10000
 
 
-def test_every_check_record_has_a_status_and_a_healthy_run_is_never_diverged(lif_batch):
+def test_every_check_record_has_a_status_and_a_healthy_run_is_never_diverged(lif_batch, backend):
     batch, (reference, late_release) = lif_batch
     assert reference.diverged is None
-    result = brian2_runner.simulate(batch.model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
-                                    record=batch.record, record_neurons=batch.record_neurons)
+    result = backend.runner_module().simulate(batch.model, batch.stimulus, duration_ms=batch.duration_ms,
+                                              dt_ms=batch.dt_ms, record=batch.record,
+                                              record_neurons=batch.record_neurons)
     assert result.diverged is None
     for record in checks.all_checks(batch, result, reference, late_release):
         assert record["status"] in ("pass", "fail", "known_gap")
