@@ -330,3 +330,18 @@ def test_builtin_refuses_state_nest_keeps_internal():
     assert "\n" not in text
     assert text == ("record dI_syn_exc: NEST's hh_psc_alpha keeps dI_syn_exc internal (not recordable); record it "
                     "on the generated hh_neuron (builtin=None) or another backend")
+
+
+# ---------------------------------------------------------------------------- the backend fixture
+def test_the_backend_fixture_skips_a_missing_backend_with_the_registrys_reason(tmp_path):
+    code = ("import sys; sys.modules['nest'] = None; sys.modules['pynestml'] = None; import pytest; "
+            "sys.exit(pytest.main(sys.argv[1:]))")
+    root = PACKAGE.parent
+    out = subprocess.run([sys.executable, "-c", code, "-q", "-rs", "-p", "no:cacheprovider",
+                          str(root / "tests" / "test_backends.py"), "-k", "same_one_line_error and -0]",
+                          "--rootdir", str(root)],
+                         capture_output=True, text=True, timeout=600, cwd=root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 passed, 1 skipped" in out.stdout, out.stdout
+    assert ("backend 'nest' needs the Python package(s) nest, pynestml; install them with: "
+            "pip install 'lifbridge[nest]'") in out.stdout
