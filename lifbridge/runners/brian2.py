@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import brian2 as lb2
+from ..backends import brian2 as _backend
 from ..cache import cache_root, workspace
 from ..divergence import Event, merge, runaway_bounds
 from ..model import Model
 from ..overrides import resolve
 from ..stimulus import SimResult, Stimulus
 
-TARGETS = ("numpy", "cython", "cpp_standalone")
+#: Code generation targets: the backend's declared ``target`` option (lifbridge.backends.brian2).
+TARGETS = _backend.BACKEND.options["target"].choices
 
 
 def cache_dir() -> Path:
@@ -41,8 +43,7 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     """
     import brian2
 
-    if target not in TARGETS:
-        raise ValueError(f"unknown Brian2 target {target!r}; targets: {', '.join(TARGETS)}")
+    _backend.BACKEND.options["target"].check(_backend.NAME, "target", target)
     started = time.perf_counter()
     standalone = target == "cpp_standalone"
     with contextlib.ExitStack() as stack:
