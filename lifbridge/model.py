@@ -11,7 +11,12 @@ Dynamics::
     spike when spike.condition becomes true   (not while refractory)
     then each reset statement, in order
     for refractory.period after a spike, the variables in refractory.clamp stay
-    at the value they had after the reset.
+    at the value they had after the reset; a spike input's statement on a clamped
+    variable (a delta synapse's jump of V_m) is dropped while refractory, as NEST's
+    iaf_psc_delta and aeif_psc_delta drop such spikes.
+
+A model may be composed from a neuron file and synapse kinetics files
+(:mod:`lifbridge.compose`); the result is a Model like any other.
 """
 
 from __future__ import annotations
