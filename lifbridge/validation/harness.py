@@ -224,9 +224,14 @@ def _as_report(parts) -> Report:
                   capabilities=plain(parts.get("capabilities", [])))
 
 
+SIEGERT_PARAMETERS = ("C_m", "tau_m", "E_L", "V_th", "V_reset", "t_ref")
+
+
 def _siegert_applies(model) -> bool:
-    """The Siegert rate (LIF under white noise) judges the models whose declared closed form is the LIF's."""
-    return model.hints.get("analytic") == "lif"
+    """The Siegert rate (LIF under white noise) judges the models whose declared closed form is the LIF's
+    and that have the LIF's parameters (``lif_cond`` declares the LIF's f-I curve without input, but its
+    membrane time constant is not a parameter and conductance input is not white noise)."""
+    return model.hints.get("analytic") == "lif" and all(name in model.parameters for name in SIEGERT_PARAMETERS)
 
 
 def _timed_reference(batch):
