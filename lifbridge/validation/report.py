@@ -390,6 +390,7 @@ def render_html(report: Report, figures, section_figures=None) -> str:
             sections.append(shown)
     return _environment().get_template(TEMPLATE).render(
         config=report.config, models=models, backends=backends, matrix=matrix_rows, parts=parts, sections=sections,
+        capabilities=[c for c in report.config.get("capabilities", []) if c.get("model") in models],
         total=sum(1 for c in checks if not is_gap(c)), failed=failed, gaps=sum(1 for c in checks if is_gap(c)),
         diverged=sum(1 for c in checks if is_diverged(c)), tolerances=report.tolerances,
         known_gaps=report.known_gaps, versions=sorted(report.versions.items()))
