@@ -345,3 +345,20 @@ def test_the_backend_fixture_skips_a_missing_backend_with_the_registrys_reason(t
     assert "1 passed, 1 skipped" in out.stdout, out.stdout
     assert ("backend 'nest' needs the Python package(s) nest, pynestml; install them with: "
             "pip install 'lifbridge[nest]'") in out.stdout
+
+
+# ---------------------------------------------------------------------------- the report
+def test_validate_records_what_each_backend_declares_and_the_report_shows_it(tmp_path):
+    from lifbridge.validation import validate, write_report
+
+    lif = lifbridge.load("lif")
+    report = validate([lif], ["brian2"], quick=True, progress=False, include_siegert=False,
+                      include_hh_equivalent=False, backend_options={"brian2": {"target": "numpy"}})
+    config = report["config"] if isinstance(report, dict) else report.config
+    assert config["backend_options"] == {"brian2": {"target": "numpy"}}
+    assert config["capabilities"] == [backends.get("brian2").capability_of(lif).as_record()]
+    page = write_report(report, tmp_path / "report").read_text()
+    assert "What each backend declares" in page and "linear equations integrated exactly" in page
+    with pytest.raises(backends.OptionError, match="--target 'gpu': not a brian2 target"):
+        validate([lif], ["brian2"], quick=True, progress=False, include_siegert=False, include_hh_equivalent=False,
+                 backend_options={"brian2": {"target": "gpu"}})
