@@ -141,7 +141,9 @@ def load(name_or_path, synapses=None, receptors=None, *, name=None) -> Model:
 
     ``synapses``: one synapse kinetics for NEST's two receptors ``exc`` and ``inh``
     (ports ``exc_spikes``, ``inh_spikes``): ``load("adex", synapses="cond_alpha")`` is
-    ``load("adex_cond_alpha")``. ``receptors``: any number of receptors instead, each
+    ``load("adex_cond_alpha")``; a conductance kinetics on a neuron with a ``<neuron>_cond``
+    file uses that file (NEST's ``iaf_cond_*`` take ``g_L``): ``load("lif", synapses="cond_alpha")``
+    is ``load("lif_cond_alpha")``. ``receptors``: any number of receptors instead, each
     ``(name, kinetics[, parameters[, sign]])`` - like NEST's ``*_multisynapse`` models,
     receptor numbers 1..n give ports ``rec1_spikes`` ... and names ``tau_syn_1``, ``E_1``,
     ``g_1``, ``I_syn_1``::
@@ -166,6 +168,10 @@ def load(name_or_path, synapses=None, receptors=None, *, name=None) -> Model:
     path = models_dir() / f"{text}.toml"
     valid = _NAME.fullmatch(text) and len(text) <= MAX_NAME_CHARS
     if valid and _exists(path):
+        sibling = models_dir() / f"{text}_cond.toml"
+        if isinstance(synapses, str) and synapses.startswith("cond_") and _exists(sibling):
+            # NEST's conductance-based parameterisation (lif + cond_alpha is lif_cond_alpha)
+            return load_file(sibling, synapses=synapses, name=name or f"{text}_{synapses}")
         return load_file(path, synapses=synapses, receptors=receptors, name=name)
     split = compose.split_name(text) if valid else None
     if split is None:

@@ -138,6 +138,9 @@ def test_the_lif_families_follow_nest_parameterisations():
     assert cond.hints["brian2_method"] == "exponential_euler"
     assert lifbridge.load("lif_psc_delta").hints["brian2_method"] == "exact"
     assert lifbridge.load("pif_cond_exp").hints["brian2_method"] == "rk4"
+    # the same rule for the explicit API: one name, one model
+    by_api = lifbridge.load("lif", synapses="cond_alpha")
+    assert by_api.name == "lif_cond_alpha" and dict(by_api.parameters) == dict(cond.parameters)
 
 
 NEST_NAMES = {"tau_syn_exc": "tau_syn_ex", "tau_syn_inh": "tau_syn_in", "E_exc": "E_ex", "E_inh": "E_in"}
