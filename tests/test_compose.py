@@ -565,3 +565,31 @@ def test_nestml_gives_nests_propagators_for_linear_synapses(tmp_path):
     assert "gsl_odeiv" not in cpp
     for propagator in ("__P__V_m__V_m", "__P__V_m__dI_syn_exc", "__P__I_syn_exc__dI_syn_exc", "__P__dI_syn_inh__dI_syn_inh"):
         assert propagator in cpp
+
+
+def test_multi_receptor_model_runs_in_brian2():
+    """Three receptors of three kinetics, one spike each: each time course is its closed form."""
+    brian2 = pytest.importorskip("brian2")
+    from lifbridge import brian2 as lb2
+
+    step = 0.1
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    brian2.defaultclock.dt = step * brian2.ms
+    model = lifbridge.load("lif", receptors=[(1, "psc_exp", {"tau_syn": 3.0}), (2, "psc_alpha", {"tau_syn": 5.0}),
+                                             (3, "cond_exp", {"E": -80.0, "tau_syn": 10.0}, "inhibitory")])
+    group = lb2.neuron_group(model, 1)
+    sources = [brian2.SpikeGeneratorGroup(1, [0], [2.0] * brian2.ms) for _ in range(3)]
+    synapses = [lb2.synapses(sources[0], group, model, "rec1_spikes", weight=40 * brian2.pA, connect=True),
+                lb2.synapses(sources[1], group, model, "rec2_spikes", weight=30 * brian2.pA, connect=True),
+                lb2.synapses(sources[2], group, model, "rec3_spikes", weight=-4 * brian2.nS, connect=True)]
+    monitor = brian2.StateMonitor(group, ["I_syn_1", "I_syn_2", "g_3"], record=0)
+    net = brian2.Network(group, monitor, *sources, *synapses)
+    net.run(40 * brian2.ms, namespace={})
+    s = (np.arange(400) - int(round((2.0 + step) / step))) * step
+    after = s >= 0
+    np.testing.assert_allclose(np.asarray(monitor.I_syn_1[0])[after] * 1e12, exponential(s[after], 40.0, 3.0),
+                               rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(monitor.I_syn_2[0])[after] * 1e12, alpha(s[after], 30.0, 5.0),
+                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(monitor.g_3[0])[after] * 1e9, exponential(s[after], 4.0, 10.0), rtol=1e-9)
