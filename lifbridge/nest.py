@@ -233,6 +233,16 @@ BUILTIN_EQUIVALENTS = MappingProxyType({
         "both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= 0 and V_m fell "
         "during the step, the spec when V_m >= 0 and dV_m/dt < 0 at the end of the step",
         record_only=("I_syn_exc", "I_syn_inh"), negated=("I_syn_inh",)),
+    "hh_traub": _equivalent("hh_cond_exp_traub", {
+        "g_Na": ("g_Na", "nS"), "g_K": ("g_K", "nS"), "g_L": ("g_L", "nS"), "C_m": ("C_m", "pF"),
+        "E_Na": ("E_Na", "mV"), "E_K": ("E_K", "mV"), "E_L": ("E_L", "mV"), "V_T": ("V_T", "mV"),
+        "t_ref": ("t_ref", "ms"), "E_exc": ("E_ex", "mV"), "E_inh": ("E_in", "mV"),
+        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
+    }, {"V_m": ("V_m", "mV"), "m": ("Act_m", "1"), "h": ("Inact_h", "1"), "n": ("Act_n", "1"),
+        "g_exc": ("g_ex", "nS"), "g_inh": ("g_in", "nS")},
+        "both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= V_T + 30 mV and V_m fell "
+        "during the step, the spec when dV_m/dt < 0 at the end of the step",
+        record_only=("g_exc", "g_inh")),
 })
 
 
