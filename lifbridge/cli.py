@@ -351,16 +351,26 @@ def _composed(text):
 
 # ---------------------------------------------------------------------------- commands
 def cmd_models(args):
+    from .compose import synapse_table
+
+    synapses = synapse_table()
     rows = []
     for name in bundled_models():
         model = load_model(name)
-        rows.append({"name": name, "description": model.description, "reference": model.reference})
+        default, kinetics = synapses.get(name, (None, []))
+        rows.append({"name": name, "description": model.description, "reference": model.reference,
+                     "synapses": default, "composes_with": kinetics})
     if args.json:
         print(dumps_strict(rows, indent=2))
     else:
+        shown = {r["name"]: " ".join(k + ("*" if k == r["synapses"] else "") for k in r["composes_with"])
+                 for r in rows}
         width = max(len(r["name"]) for r in rows)
+        column = max(len(v) for v in shown.values())
         for r in rows:
-            print(f"{r['name']:<{width}}  {r['description']}")
+            print(f"{r['name']:<{width}}  {shown[r['name']]:<{column}}  {r['description']}")
+        print(f"* the model's own synapses; <model>_<synapses> loads the others (lif_psc_alpha; the "
+              f"cond_* of lif are lif_cond's: lif_cond_alpha)")
 
 
 def model_summary(model) -> dict:

@@ -378,6 +378,22 @@ def compositions() -> list[str]:
     return sorted(names)
 
 
+def synapse_table() -> dict:
+    """Bundled neuron -> (its default kinetics, every kinetics it composes with, by name), for
+    ``lifbridge models``: ``{"lif": ("psc_exp", ["psc_alpha", "psc_delta", "psc_exp"]),
+    "lif_cond": ("cond_exp", ["cond_alpha", "cond_exp"]), ...}``."""
+    from .spec import models_dir, read_toml
+
+    table = {}
+    for neuron in neurons():
+        default = read_toml(models_dir() / f"{neuron}.toml").get("synaptic_input", {}).get("default")
+        table[neuron] = (default, [])
+    for name in compositions():
+        neuron, kinetics = split_name(name)
+        table[neuron][1].append(kinetics)
+    return table
+
+
 def default_receptors(kinetics: str) -> list:
     """NEST's two receptors, ``exc`` and ``inh``, with ``kinetics``."""
     return [Receptor("exc", kinetics, {}, "excitatory"), Receptor("inh", kinetics, {}, "inhibitory")]

@@ -594,3 +594,23 @@ def test_multi_receptor_model_runs_in_brian2():
     np.testing.assert_allclose(np.asarray(monitor.I_syn_2[0])[after] * 1e12, alpha(s[after], 30.0, 5.0),
                                rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(np.asarray(monitor.g_3[0])[after] * 1e9, exponential(s[after], 4.0, 10.0), rtol=1e-9)
+
+
+def test_command_line_takes_composed_names_and_lists_synapses():
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "lifbridge", *args], capture_output=True, text=True, timeout=300)
+
+    rows = {r["name"]: r for r in json.loads(cli("models", "--json").stdout)}
+    assert rows["lif"]["synapses"] == "psc_exp" and rows["lif"]["composes_with"] == ["psc_alpha", "psc_delta", "psc_exp"]
+    assert rows["lif_cond"]["composes_with"] == ["cond_alpha", "cond_exp"]
+    assert rows["hh_traub"]["synapses"] == "cond_exp"
+    text = cli("models").stdout.splitlines()
+    assert len(text) == len(rows) + 1 and "psc_exp*" in text[[r for r in rows].index("lif")]
+    shown = json.loads(cli("show", "lif_psc_alpha", "--json").stdout)
+    assert shown["name"] == "lif_psc_alpha"
+    out = cli("show", "lif_psc_gamma")
+    assert out.returncode == 2 and "<model>_<synapses>" in out.stderr and len(out.stderr.splitlines()) == 1
