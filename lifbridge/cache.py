@@ -109,7 +109,8 @@ MANIFEST = ".lifbridge-entry.json"
 _FORMAT = "workspace-v1"
 
 
-def _digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file's bytes (read in 1 MiB chunks)."""
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -122,7 +123,7 @@ def _files(root: Path) -> list:
 
 
 def _write_manifest(root: Path) -> None:
-    files = {name: _digest(root / name) for name in _files(root)}
+    files = {name: file_sha256(root / name) for name in _files(root)}
     (root / MANIFEST).write_text(json.dumps({"format": _FORMAT, "files": files}))
 
 
@@ -141,7 +142,7 @@ def entry_problem(root: Path) -> str | None:
     for name, digest in files.items():
         if name not in present:
             return f"damaged ({name} is missing)"
-        if _digest(root / name) != digest:
+        if file_sha256(root / name) != digest:
             return f"damaged (checksum mismatch of {name})"
     return None
 

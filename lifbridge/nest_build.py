@@ -68,7 +68,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .cache import cache_root, rebuild_note
+from .cache import cache_root, file_sha256, rebuild_note
 from .errors import BackendUnavailable
 
 __all__ = ["NestBuildError", "BuiltModule", "build_nest_module", "find_cached_module",
@@ -359,14 +359,6 @@ def _resolve(nestml_sources, module_name, cache_dir, codegen_opts):
     return items, module_name, key, root, tc, opts
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_entry(entry: Path, key: str, module_name: str, names: list):
     """(the cache entry as a BuiltModule, "") if it is complete and intact, else (None, why not)."""
     try:
@@ -384,7 +376,7 @@ def _check_entry(entry: Path, key: str, module_name: str, names: list):
         so = entry / manifest["so_file"]
         if so.name != f"{module_name}.so" or not so.is_file():
             return None, f"cached build damaged ({so.name} is missing)"
-        if so.stat().st_size != manifest["so_size"] or _sha256(so) != manifest["so_sha256"]:
+        if so.stat().st_size != manifest["so_size"] or file_sha256(so) != manifest["so_sha256"]:
             return None, f"cached build damaged (checksum mismatch of {so.name})"
     except (OSError, ValueError, KeyError, TypeError):
         return None, "cached build damaged (manifest does not match this content)"
@@ -626,7 +618,7 @@ def _build(items: list, module_name: str, key: str, root: Path, tc: _Toolchain, 
             "module_name": module_name,
             "neuron_names": names,
             "so_file": so.name,
-            "so_sha256": _sha256(so),
+            "so_sha256": file_sha256(so),
             "so_size": so.stat().st_size,
             "nest_version": tc.nest_version,
             "nestml_version": tc.nestml_version,
@@ -713,7 +705,7 @@ def install_nest_module(built: BuiltModule) -> str:
         return so
     if not built.path.is_file():
         raise NestBuildError(f"{so} does not exist (cache cleaned?); call build_nest_module again")
-    if "so_sha256" in built.manifest and _sha256(built.path) != built.manifest["so_sha256"]:
+    if "so_sha256" in built.manifest and file_sha256(built.path) != built.manifest["so_sha256"]:
         raise NestBuildError(f"{so} does not match its manifest (damaged); call build_nest_module "
                              "again to rebuild it")
     models = set(nest.node_models)
