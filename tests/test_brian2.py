@@ -145,6 +145,8 @@ def test_generated_script_of_every_model_runs(tmp_path, name):
     script.write_text(lb2.generate_script(model) + "\n".join([
         "",
         "prefs.codegen.target = 'numpy'",
+        # the model's recommended step where it has one (hh_traub's RK4 needs dt <= 0.05 ms)
+        f"defaultclock.dt = {model.hints.get('validation_dt_ms', 0.1)} * ms",
         f"group = {name}_group(1)",
         f"group.I_e = {suprathreshold_current(model)} * pA",
         "monitor = SpikeMonitor(group)",
@@ -178,6 +180,7 @@ def test_weights_take_nests_sign_on_every_model_and_port(name):
     brian2.start_scope()
     brian2.prefs.codegen.target = "numpy"
     model = lifbridge.load(name)
+    brian2.defaultclock.dt = model.hints.get("validation_dt_ms", 0.1) * brian2.ms   # hh_traub: RK4 at 0.01 ms
     w = _weight(model, "exc_spikes")
     group = lb2.neuron_group(model, 5, I_e=FIRES_AT_REST.get(name, 0.0))
     source = _spike_source()
@@ -187,6 +190,7 @@ def test_weights_take_nests_sign_on_every_model_and_port(name):
                 lb2.synapses(source, group, model, None, weight=-w, connect=dict(i=0, j=4))]
     monitor = brian2.StateMonitor(group, "V_m", record=True)
     brian2.Network(group, source, *synapses, monitor).run(25 * brian2.ms, namespace={})
+    brian2.defaultclock.dt = 0.1 * brian2.ms                  # Brian2's default again, for the other tests
     v = np.asarray(monitor.V_m) * 1e3
     after = np.asarray(monitor.t / brian2.ms) > 5.0
     deviation_exc = (v[1] - v[0])[after]
