@@ -19,7 +19,7 @@ What the generated code promises, whatever the integration method:
 
 * weights follow NEST's sign convention (inhibitory ports take weights <= 0) and
   ``on_pre`` names only the synapse's weight and the target neuron's own variables;
-* linear synaptic kinetics are updated exactly at every step (:func:`linear_subsystem`);
+* linear synaptic kinetics are updated exactly at every step (:meth:`Model.linear_subsystem`);
 * the refractory clamp is released at the grid point ``t_spike + t_ref``, with
   ``t_spike`` the grid point at which the crossing is found (one step after Brian2's
   own spike stamp), as NEST's models release it.
@@ -134,7 +134,7 @@ class Brian2Code:
     """Everything ``NeuronGroup`` needs; ``namespace`` holds Brian2 quantities.
 
     ``exact`` lists the state variables updated exactly every step (see
-    :func:`linear_subsystem`); ``exact_code`` is the ``run_regularly`` code that does
+    :meth:`Model.linear_subsystem`); ``exact_code`` is the ``run_regularly`` code that does
     it, as (code, when) pairs, which :meth:`attach` adds to a group.
     """
 
@@ -176,63 +176,6 @@ def integration_method(model: Model) -> str:
 
 
 # ---------------------------------------------------------------------------- exact linear part
-def _expand_aliases(expr, model):
-    """``expr`` with every alias replaced by its definition (aliases are acyclic)."""
-    mapping = {name: alias.expr for name, alias in model.aliases.items()}
-    for _ in range(len(mapping) + 1):
-        if not (ex.symbols(expr) & set(mapping)):
-            return expr
-        expr = ex.substitute(expr, mapping)
-    return expr
-
-
-def _degree(node, variables):
-    """0 if ``node`` does not depend on ``variables``, 1 if it is affine in them, None otherwise."""
-    if isinstance(node, (ex.Num, ex.UnitLit)):
-        return 0
-    if isinstance(node, ex.Sym):
-        return 1 if node.name in variables else 0
-    if isinstance(node, ex.Neg):
-        return _degree(node.operand, variables)
-    if isinstance(node, ex.BinOp):
-        left, right = _degree(node.left, variables), _degree(node.right, variables)
-        if left is None or right is None:
-            return None
-        if node.op in ("+", "-"):
-            return max(left, right)
-        if node.op == "*":
-            return left + right if left + right <= 1 else None
-        if node.op == "/":
-            return left if right == 0 else None
-        return 0 if left == right == 0 else None
-    if isinstance(node, ex.Call):
-        return 0 if all(_degree(a, variables) == 0 for a in node.args) else None
-    return 0 if not (ex.symbols(node) & set(variables)) else None
-
-
-def linear_subsystem(model: Model) -> tuple:
-    """State variables that form a linear system with constant coefficients.
-
-    These are the largest set of state variables whose right-hand sides (named
-    expressions expanded) depend only on variables of the set and on parameters, and
-    are affine in the variables of the set; refractory-clamped variables are left out.
-    In the bundled models these are the synaptic currents and conductances (and the
-    adaptation variable of ``adaptive_lif``). Found from the expression trees, not by name.
-    """
-    clamp = set(model.refractory.clamp) if model.refractory else set()
-    rhs = {x: _expand_aliases(model.equations[x], model) for x in model.state}
-    allowed = set(model.state) | set(model.parameters)
-    chosen = {x for x in model.state if x not in clamp and ex.symbols(rhs[x]) <= allowed}
-    changed = True
-    while changed:
-        changed = False
-        for x in sorted(chosen):
-            if (ex.symbols(rhs[x]) & set(model.state)) - chosen or _degree(rhs[x], chosen) is None:
-                chosen.discard(x)
-                changed = True
-    return tuple(x for x in model.state if x in chosen)
-
-
 def _next_name(model, x):
     taken = _all_names(model) | set(model.parameters)
     name = f"lifbridge_next_{x}"
@@ -248,7 +191,7 @@ def _exact_updates(model: Model, variables, printer):
 
     lines = []
     for x in variables:
-        rhs = printer.doprint(_expand_aliases(model.equations[x], model))
+        rhs = printer.doprint(model.expand_aliases(model.equations[x]))
         lines.append(f"d{x}/dt = {rhs} : {brian2_base_unit(model.state[x].unit.dim)}")
     abstract = linear(brian2.Equations("\n".join(lines)), variables=None)
     temporaries = {}
@@ -277,7 +220,7 @@ def on_spike_parameters(model: Model) -> tuple:
     used = set()
     for port in model.spike_inputs.values():
         for statement in port.on_spike:
-            used |= ex.symbols(_expand_aliases(statement.value, model))
+            used |= ex.symbols(model.expand_aliases(statement.value))
     return tuple(p for p in model.parameters if p in used)
 
 
@@ -289,7 +232,7 @@ def to_brian2(model: Model, per_neuron=("I_e",), inputs=None, method=None) -> Br
     per-neuron. ``inputs``: continuous input name -> Brian2 expression replacing the
     default settable per-neuron variable. ``method``: the integration method (default
     the model's hint). Unless it is ``exact``, the state variables of
-    :func:`linear_subsystem` are also updated exactly at every step: the integrator
+    :meth:`Model.linear_subsystem` are also updated exactly at every step: the integrator
     moves them through the step as usual (so the membrane sees them change within the
     step), then their values are replaced by the exact solution, computed before the
     integration from the values at the start of the step.
@@ -322,7 +265,7 @@ def to_brian2(model: Model, per_neuron=("I_e",), inputs=None, method=None) -> Br
         lines.append(f"{name} : {brian2_base_unit(model.parameters[name].unit.dim)} (constant)")
     exact, exact_code = (), ()
     if method not in ("exact", "linear"):   # "linear" is Brian2's other name for "exact"
-        exact = linear_subsystem(model)
+        exact = model.linear_subsystem()
         if exact:
             try:
                 prepare, assign = _exact_updates(model, exact, printer)

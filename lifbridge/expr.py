@@ -286,6 +286,30 @@ def walk(expr):
             yield from walk(a)
 
 
+def affine_degree(node, variables):
+    """0 if ``node`` does not depend on ``variables``, 1 if it is affine in them, None otherwise."""
+    if isinstance(node, (Num, UnitLit)):
+        return 0
+    if isinstance(node, Sym):
+        return 1 if node.name in variables else 0
+    if isinstance(node, Neg):
+        return affine_degree(node.operand, variables)
+    if isinstance(node, BinOp):
+        left, right = affine_degree(node.left, variables), affine_degree(node.right, variables)
+        if left is None or right is None:
+            return None
+        if node.op in ("+", "-"):
+            return max(left, right)
+        if node.op == "*":
+            return left + right if left + right <= 1 else None
+        if node.op == "/":
+            return left if right == 0 else None
+        return 0 if left == right == 0 else None
+    if isinstance(node, Call):
+        return 0 if all(affine_degree(a, variables) == 0 for a in node.args) else None
+    return 0 if not (symbols(node) & set(variables)) else None
+
+
 def substitute(expr, mapping):
     """Replace symbols by expressions (``mapping``: name -> expression tree)."""
     if isinstance(expr, Sym):

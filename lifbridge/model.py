@@ -196,6 +196,44 @@ class Model:
         return {n: (s.initial * s.unit.scale if isinstance(s.initial, float) else float(ex.evaluate(s.initial, ns)))
                 for n, s in self.state.items()}
 
+    def expand_aliases(self, expr):
+        """``expr`` with every named expression replaced by its definition (they are acyclic)."""
+        mapping = {name: alias.expr for name, alias in self.aliases.items()}
+        for _ in range(len(mapping) + 1):
+            if not (ex.symbols(expr) & set(mapping)):
+                return expr
+            expr = ex.substitute(expr, mapping)
+        return expr
+
+    def is_linear(self) -> bool:
+        """True if every state equation is affine in the state variables with constant
+        coefficients (named expressions expanded): exact propagators exist."""
+        states = set(self.state)
+        return all(ex.affine_degree(self.expand_aliases(rhs), states) is not None
+                   for rhs in self.equations.values())
+
+    def linear_subsystem(self) -> tuple:
+        """State variables that form a linear system with constant coefficients.
+
+        These are the largest set of state variables whose right-hand sides (named
+        expressions expanded) depend only on variables of the set and on parameters, and
+        are affine in the variables of the set; refractory-clamped variables are left out.
+        In the bundled models these are the synaptic currents and conductances (and the
+        adaptation variable of ``adaptive_lif``). Found from the expression trees, not by name.
+        """
+        clamp = set(self.refractory.clamp) if self.refractory else set()
+        rhs = {x: self.expand_aliases(self.equations[x]) for x in self.state}
+        allowed = set(self.state) | set(self.parameters)
+        chosen = {x for x in self.state if x not in clamp and ex.symbols(rhs[x]) <= allowed}
+        changed = True
+        while changed:
+            changed = False
+            for x in sorted(chosen):
+                if (ex.symbols(rhs[x]) & set(self.state)) - chosen or ex.affine_degree(rhs[x], chosen) is None:
+                    chosen.discard(x)
+                    changed = True
+        return tuple(x for x in self.state if x in chosen)
+
     def aliases_in_order(self):
         """Aliases sorted so that each comes after the aliases it uses."""
         ordered, seen = [], set()

@@ -166,6 +166,33 @@ def _named_backends(path, words):
     return found
 
 
+def _imported_modules(path):
+    """Absolute names of the lifbridge modules ``path`` imports (relative imports resolved)."""
+    package = "lifbridge." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rstrip(".").split(".")
+            base = base[:len(base) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_backend_imports_another_backend():
+    """Each backend is one unit: its modules never import another backend's modules."""
+    problems = []
+    for name in backends.names():
+        others = {m for other in backends.names() if other != name for m in backends.get(other).modules}
+        for module in backends.get(name).modules:
+            path = PACKAGE.joinpath(*module.split(".")[1:-1], module.split(".")[-1] + ".py")
+            problems += [f"{module} ({name}) imports {m}" for m in sorted(_imported_modules(path) & others)]
+    assert not problems, problems
+
+
 def test_no_shared_module_names_a_backend():
     """Shared modules (the command line, validation, runners' lookup, records, stimulus,
     overrides, model, spec, ...) read the registry; they never switch on a backend's name.

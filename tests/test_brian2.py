@@ -361,7 +361,7 @@ def test_generated_script_prints_the_exact_synaptic_update_and_refractory_rule()
 
 
 def test_linear_subsystem_is_found_from_the_equations():
-    found = {name: lb2.linear_subsystem(lifbridge.load(name)) for name in lifbridge.bundled_models()}
+    found = {name: lifbridge.load(name).linear_subsystem() for name in lifbridge.bundled_models()}
     assert found["hh"] == ("I_syn_exc", "dI_syn_exc", "I_syn_inh", "dI_syn_inh")
     assert found["adex"] == ("I_syn_exc", "I_syn_inh")         # w depends on V_m
     assert found["lif_cond"] == ("g_exc", "g_inh")

@@ -18,15 +18,6 @@ NAME = "nest"
 PIP_HINT = "pip install 'lifbridge[nest]'"
 
 
-def _linear(model) -> bool:
-    """True if every state equation is linear with constant coefficients (NESTML/ODE-toolbox
-    then integrates the model exactly with propagators)."""
-    from ..brian2 import _degree, _expand_aliases
-
-    states = set(model.state)
-    return all(_degree(_expand_aliases(model.equations[x], model), states) is not None for x in model.state)
-
-
 def capability(model, backend=NAME) -> Capability:
     gap = gap_of(model.name, backend)
     if gap is not None:
@@ -36,7 +27,7 @@ def capability(model, backend=NAME) -> Capability:
     equivalent = builtin_equivalent(model)
     builtin = f"; NEST built-in equivalent {equivalent.builtin}: {equivalent.note}" if equivalent else ""
     try:
-        linear = _linear(model)
+        linear = model.is_linear()  # NESTML/ODE-toolbox then uses exact propagators
     except Exception:  # noqa: BLE001 - a model the analysis cannot read is treated as nonlinear
         linear = False
     if linear:
