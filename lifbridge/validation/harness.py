@@ -195,7 +195,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
             from .hh_section import hh_section
 
             result = hh_future.result()
-            section, _ = hh_section(result)
+            section = hh_section(result)
             extras.append(section)
             # check records already, their known gaps rows of the one table (tolerances.py)
             checks.extend(result["checks"])

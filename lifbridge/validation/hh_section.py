@@ -1,9 +1,9 @@
-"""The HH-derived equivalents as records: one report section and its check records.
+"""The HH-derived equivalents as a report section.
 
 :func:`hh_section` turns the plain result of :func:`lifbridge.judge.hh_equivalent`
 into a :class:`lifbridge.records.Section` (measurements, derived parameters, f-I and
 spike-agreement tables, the figure as panels of data series, the paragraph on what does
-not match) and :class:`lifbridge.records.CheckRecord` s. The report draws and shows the
+not match); its check records are the judge's own. The report draws and shows the
 section from these numbers alone. Nothing here imports a simulator.
 """
 
@@ -13,30 +13,19 @@ import numpy as np
 
 from ..analytic import lif_rate
 from ..judge.measure import MEASUREMENTS
-from ..records import Figure, Panel, Section, Series, Table, check_record
+from ..records import Figure, Panel, Section, Series, Table
 
 COLORS = {"hh": "black", "lif": "tab:blue", "adex": "tab:red"}
 LABELS = {"hh": "HH", "lif": "equivalent LIF", "adex": "equivalent AdEx"}
 
-MEASUREMENT_ROWS = MEASUREMENTS  # key, what it is, unit: defined with the measurements
-
-
-def hh_checks(result) -> list:
-    """The check records of the HH-equivalent comparison (model hh, judged by the reference integrator)."""
-    return [check_record(c["model"], c["backend"], c["check"], c["protocol"], c["value"], c["tolerance"], c["unit"],
-                         c.get("within_tolerance", c["passed"]), c["reason"], known_gap=c.get("known_gap"),
-                         details=c.get("details"))
-            for c in result["checks"]]
-
-
 def hh_section(result):
-    """(the :class:`Section` of the HH-equivalent result, its check records)."""
+    """The :class:`Section` of the HH-equivalent result (its checks are the judge's own records)."""
     from ..judge import what_does_not_match as _honest_paragraph
 
     m, sa, fi = result["measurements"], result["spike_agreement"], result["fi"]
     units = result.get("units", {})
     div = m["dynamic_iv"]
-    numbers = [{"name": key, "label": text, "value": m.get(key), "unit": unit} for key, text, unit in MEASUREMENT_ROWS]
+    numbers = [{"name": key, "label": text, "value": m.get(key), "unit": unit} for key, text, unit in MEASUREMENTS]
     numbers += [{"name": f"dynamic_iv.{key}", "label": f"dynamic I-V: {label}", "value": div[key], "unit": unit}
                 for key, label, unit in (("tau_ms", "tau", "ms"), ("E_L_mV", "E_L", "mV"), ("V_T_mV", "V_T", "mV"),
                                          ("Delta_T_mV", "Delta_T", "mV"))]
@@ -69,7 +58,7 @@ def hh_section(result):
                       data={k: result[k] for k in ("measurements", "lif_parameters", "adex_parameters",
                                                    "adex_derivation", "fi", "spike_agreement", "class2_gap",
                                                    "protocol", "units") if k in result})
-    return section, hh_checks(result)
+    return section
 
 
 def _style(name, **more):
