@@ -122,23 +122,6 @@ def _spike_time_record(model, backend, check, protocol, spikes, ref_spikes, dt_m
                    max_abs_error_ms=diff.max(initial=0.0), **details)
 
 
-def coincidence(spikes, ref_spikes, window_ms):
-    """Fraction of reference spikes with a backend spike within ``window_ms``, and vice versa."""
-    spikes, ref_spikes = np.asarray(spikes), np.asarray(ref_spikes)
-    if len(ref_spikes) == 0 and len(spikes) == 0:
-        return 1.0, 1.0
-    if len(ref_spikes) == 0 or len(spikes) == 0:
-        return 0.0, 0.0
-
-    def matched(a, b):
-        pos = np.searchsorted(b, a)
-        lo = np.abs(a - b[np.clip(pos - 1, 0, len(b) - 1)])
-        hi = np.abs(a - b[np.clip(pos, 0, len(b) - 1)])
-        return float(np.mean(np.minimum(lo, hi) <= window_ms + 1e-9))
-
-    return matched(ref_spikes, spikes), matched(spikes, ref_spikes)
-
-
 def _has_partner(spikes, others, window_ms):
     """For each spike, whether ``others`` has one within ``window_ms``."""
     spikes, others = np.asarray(spikes, dtype=float), np.asarray(others, dtype=float)
