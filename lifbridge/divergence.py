@@ -76,34 +76,34 @@ def membrane_potential(model):
     return next((name for name, var in model.state.items() if var.unit.dim == VOLT), None)
 
 
-def _voltage_scale_si(model, overrides=None) -> float:
-    """The largest |value| (V) among the voltage parameters, overrides included."""
-    from .model import to_unit
+def _largest_si(value, unit) -> float:
+    """The largest finite |value| (a number or per-neuron array in ``unit``) in SI units, or 0."""
+    magnitudes = np.abs(np.asarray(value, dtype=float)).ravel() * unit.scale
+    magnitudes = magnitudes[np.isfinite(magnitudes)]
+    return float(magnitudes.max()) if magnitudes.size else 0.0
 
-    values = [abs(p.value * p.unit.scale) for p in model.parameters.values() if p.unit.dim == VOLT]
-    for key, value in (overrides or {}).items():
+
+def _voltage_scale_si(model, values=None) -> float:
+    """The largest |value| (V) among the voltage parameters, the values of the run included."""
+    largest = [abs(p.value * p.unit.scale) for p in model.parameters.values() if p.unit.dim == VOLT]
+    for key, value in (values or {}).items():
         param = model.parameters.get(key)
-        if param is None or param.unit.dim != VOLT:
-            continue
-        try:
-            if np.ndim(value) == 0 or isinstance(value, str):
-                numbers = [to_unit(value, param.unit, key)]
-            else:
-                numbers = [to_unit(v, param.unit, key) for v in np.ravel(np.asarray(value, dtype=object))]
-        except Exception:  # an override the simulator will refuse anyway
-            continue
-        values.extend(abs(v * param.unit.scale) for v in numbers if math.isfinite(v))
-    return max(values, default=0.0)
+        if param is not None and param.unit.dim == VOLT:
+            largest.append(_largest_si(value, param.unit))
+    return max(largest, default=0.0)
 
 
-def runaway_bounds(model, overrides=None) -> dict:
+def runaway_bounds(model, values=None) -> dict:
     """State name -> runaway bound in the state's unit (inf: only the non-finite check).
 
-    ``overrides``: parameter or initial values the run uses instead of the model's.
+    ``values``: parameter or initial values the run uses instead of the model's, as
+    :func:`lifbridge.overrides.resolve` gives them (spec names and units; numbers, or
+    arrays with one value per neuron).
     """
     from .model import to_unit
 
-    scale = _voltage_scale_si(model, overrides)
+    values = dict(values or {})
+    scale = _voltage_scale_si(model, values)
     try:
         initial = model.initial_values_si()
     except Exception:
@@ -112,11 +112,8 @@ def runaway_bounds(model, overrides=None) -> dict:
     for name in watched_variables(model):
         unit = model.state[name].unit
         start = abs(initial.get(name, 0.0))
-        if name in (overrides or {}):
-            try:
-                start = abs(to_unit(overrides[name], unit, name) * unit.scale)
-            except Exception:
-                pass
+        if name in values and np.ndim(values[name]) == 0:  # a per-neuron initial value keeps the spec's
+            start = abs(float(values[name]) * unit.scale)
         largest = max(scale, start if math.isfinite(start) else 0.0)
         if largest > 0:
             bounds[name] = RUNAWAY_FACTOR * largest / unit.scale

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import lifbridge
+from lifbridge.overrides import resolve
 from lifbridge.divergence import RUNAWAY_FACTOR, runaway_bounds
 from lifbridge.errors import Diverged
 from lifbridge.reference import reference_simulate
@@ -82,8 +83,11 @@ def test_runaway_bound_is_ten_times_the_largest_voltage_parameter_of_the_membran
     assert bounds["V_m"] == pytest.approx(650.0)               # c = -65 mV
     assert bounds["U_m"] == np.inf                             # not read by the spike condition
     assert all(v == np.inf for k, v in runaway_bounds(hh).items() if k != "V_m")
-    # overrides are part of the model as simulated
-    assert runaway_bounds(lif, {"V_th": "-100 mV"})["V_m"] == pytest.approx(1000.0)
+    # overrides are part of the model as simulated (as the runners pass them: resolved)
+    resolved = resolve(lif, {"V_reset": "-100 mV"})
+    assert runaway_bounds(lif, resolved.parameters)["V_m"] == pytest.approx(1000.0)
+    per_neuron = resolve(lif, {"V_reset": ["-80 mV", "-120 mV"]}, n=2)
+    assert runaway_bounds(lif, per_neuron.parameters)["V_m"] == pytest.approx(1200.0)
 
 
 # ---------------------------------------------------------------------------- the command line

@@ -28,6 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from .. import nest as lnest
+from ..errors import ParameterError
 from ..model import Model
 from ..overrides import resolve
 from ..nestml import continuous_receptors, neuron_name
@@ -393,10 +394,20 @@ def _locate(model, stimulus, duration_ms, dt_ms, result, at_end, options):
         second, _ = _simulate(model, stimulus, duration_ms, dt_ms, **again)
     except Exception:  # keep what the first run found
         return result.diverged
-    timed = scan_traces(second.traces, runaway_bounds(model, _overrides_of(options)), None, neurons)
+    timed = scan_traces(second.traces, runaway_bounds(model, _run_values(model, options, stimulus.n)), None, neurons)
     events = [timed.get(i, at_end[i]) for i in sorted(at_end)]
     known = [e for e in (result.diverged.events if result.diverged else []) if e.neuron not in at_end]
     return merge(result.backend, known + events)
+
+
+def _run_values(model, options, n):
+    """The run's parameter and initial values in spec units (none for a NEST built-in given
+    NEST's own status names, which are not the model's)."""
+    try:
+        resolved = resolve(model, _overrides_of(options), n=n)
+    except ParameterError:
+        return {}
+    return {**resolved.parameters, **resolved.state}
 
 
 def _overrides_of(options):
