@@ -25,6 +25,13 @@ What carries over, and how:
   excitatory port, a negative weight to the inhibitory port with its sign flipped, so
   ``weight`` in the spec's ``on_spike`` statements is the magnitude (in the port's
   unit), as in NEST's built-ins;
+* spike inputs other than one excitatory and one inhibitory port (numbered receptors
+  ``rec<n>_spikes``, more than two ports, two of one sign) cannot be told apart by the
+  sign of the weight: each becomes a port of its own (NESTML's port without qualifier),
+  NEST's ``receptor_type`` 1, 2, ... in the order of the spec (:func:`spike_receptors`),
+  as in NEST's ``*_multisynapse`` models; receptor 0 is refused. The weight then arrives
+  with its sign, and an inhibitory port, which takes weights <= 0, hands the kinetics
+  ``-weight`` (the magnitude), as Brian2's named ports do;
 * continuous inputs (``current``, ``light``) become continuous input ports, in the
   order of the spec. NEST delivers a ``CurrentEvent`` to the port whose index is the
   connection's ``receptor_type``: port 0 is the current (``I_stim``), port 1 the light
@@ -76,6 +83,25 @@ def neuron_name(model: Model) -> str:
 def continuous_receptors(model: Model) -> dict:
     """Continuous input port -> NEST receptor type of a ``CurrentEvent`` (0, 1, ... in spec order)."""
     return {name: i for i, name in enumerate(model.continuous_inputs)}
+
+
+_NUMBERED_PORT = re.compile(r"rec[0-9]+_spikes")
+
+
+def spike_receptors(model: Model) -> dict:
+    """Spike port -> NEST receptor type of a ``SpikeEvent`` to the generated neuron.
+
+    Receptor 0 for every port (routed by the sign of the weight) when the ports are at most
+    one excitatory and one inhibitory port, none a numbered receptor; otherwise port i of
+    the spec takes receptor type i (1, 2, ...), as NEST's ``*_multisynapse`` models.
+    """
+    ports = model.spike_inputs
+    signs = [p.sign for p in ports.values()]
+    paired = signs.count("excitatory") <= 1 and signs.count("inhibitory") <= 1 and \
+        not any(_NUMBERED_PORT.fullmatch(name) for name in ports)
+    if paired:
+        return {name: 0 for name in ports}
+    return {name: i for i, name in enumerate(ports, start=1)}
 
 
 # ---------------------------------------------------------------------------- units
@@ -200,13 +226,20 @@ def _header(model: Model) -> list:
         clamp = ", ".join(model.refractory.clamp) or "none"
         out.append(f"#   refractory for {ex.to_text(model.refractory.period)} (clamped: {clamp})")
     if model.inputs:
-        out += ["#", "# Inputs (NEST receptor_type 0 takes spikes; positive weights excite, negative weights"
-                     " inhibit):"]
+        typed = _typed_spike_ports(model)
+        if typed:
+            out += ["#", "# Inputs (each spike port its own NEST receptor_type; weights keep their sign: an"
+                         " inhibitory port takes weights <= 0, its statements see the magnitude -weight):"]
+        else:
+            out += ["#", "# Inputs (NEST receptor_type 0 takes spikes; positive weights excite, negative weights"
+                         " inhibit):"]
         receptors = continuous_receptors(model)
+        spike_types = spike_receptors(model)
         for port_name, port in model.inputs.items():
             if port.kind == "spike":
                 what = "; ".join(f"{a.target} {a.op} {ex.to_text(a.value)}" for a in port.on_spike)
-                out.append(f"#   {port_name}: {port.sign} spikes, weight in {port.unit}: {what}")
+                where = f", SpikeEvent receptor_type {spike_types[port_name]}" if typed else ""
+                out.append(f"#   {port_name}: {port.sign} spikes, weight in {port.unit}{where}: {what}")
             else:
                 out.append(f"#   {port_name}: continuous {port.kind} in {port.unit}, "
                            f"CurrentEvent receptor_type {receptors[port_name]}")
@@ -244,9 +277,11 @@ def to_nestml(model: Model) -> str:
                 f"{INDENT * 2}{REFRACTORY_STEPS} integer = steps({printer.doprint(model.refractory.period)})"
                 "  # refractory period in time steps"]
     out += ["", f"{INDENT}input:"]
+    typed = _typed_spike_ports(model)
     for port_name, port in model.inputs.items():
         if port.kind == "spike":
-            out.append(f"{INDENT * 2}{port_name} <- {port.sign} spike" + _comment(port.description))
+            qualifier = "" if typed else f"{port.sign} "
+            out.append(f"{INDENT * 2}{port_name} <- {qualifier}spike" + _comment(port.description))
         else:
             out.append(f"{INDENT * 2}{port_name} {nestml_unit(port.unit)} <- continuous" + _comment(port.description))
     if model.spike:
@@ -284,7 +319,8 @@ def to_nestml(model: Model) -> str:
         # A spike port is a sum of delta pulses (unit 1/s) in NESTML: times 1 s and the
         # port's unit it is the weight of the spikes arriving in this step.
         literal = _unit_literal(port.unit)
-        weight = f"({port_name} * {literal} * 1 s)" if literal != "1" else f"({port_name} * 1 s)"
+        minus = "-" if typed and port.sign == "inhibitory" else ""   # typed ports get the signed weight
+        weight = f"({minus}{port_name} * {literal} * 1 s)" if literal != "1" else f"({minus}{port_name} * 1 s)"
         statement_printer = NestmlPrinter(rename={"weight": weight})
         out += ["", f"{INDENT}onReceive({port_name}):"]
         for a in port.on_spike:
@@ -306,6 +342,11 @@ def to_nestml(model: Model) -> str:
             out.append(f"{INDENT * 2}{a.target} {a.op} {printer.doprint(a.value)}")
         out.append(f"{INDENT * 2}emit_spike()")
     return "\n".join(out) + "\n"
+
+
+def _typed_spike_ports(model: Model) -> bool:
+    """True if each spike port is a NEST receptor type of its own (see :func:`spike_receptors`)."""
+    return any(spike_receptors(model).values())
 
 
 def _gated_ports(model: Model) -> set:
