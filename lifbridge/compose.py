@@ -12,6 +12,7 @@ A **neuron file** is a model file without spike inputs and with a table::
     default = "psc_exp"        # kinetics of `load("<neuron>")` (the model of that name)
     neuron_description = "Leaky integrate-and-fire neuron"   # for the other compositions
     nest = { psc_exp = "iaf_psc_exp", psc_alpha = "iaf_psc_alpha" }   # NEST built-in per kinetics
+    nest_multisynapse = { psc_exp = "iaf_psc_exp_multisynapse" }      # ... with receptors 1..n
     defaults = { tau_syn_exc = 0.2 }   # this neuron's defaults of receptor parameters (NEST's)
 
 A **kinetics file** (``models/synapses/*.toml``) declares, for ONE receptor, its
@@ -50,6 +51,13 @@ Rules:
   with ``cond_alpha``.
 * **Brian2 method**: a neuron whose hint is ``exact`` gets ``exponential_euler`` with
   conductance synapses (``g V`` is not linear with constant coefficients).
+* **NEST built-in** (``hints["nest_builtin"]``): ``nest[<kinetics>]`` for NEST's two
+  receptors ``exc``, ``inh`` of one kinetics; ``nest_multisynapse[<kinetics>]`` for the
+  numbered receptors 1, 2, ..., n (n >= 2, in this order, one kinetics, any signs), NEST's
+  receptor types of a ``*_multisynapse`` model, whose per-receptor parameters are arrays
+  (``tau_syn_2`` is element 1 of its ``tau_syn``); none otherwise. Both tables map a
+  kinetics name to the name of a NEST model; :data:`lifbridge.nest.BUILTIN_EQUIVALENTS`
+  translates names, units and signs.
 """
 
 from __future__ import annotations
@@ -69,7 +77,7 @@ SYNAPSE_KEYS = ("name", "description", "reference", "type", "weight_unit", "on_s
                 "input_description", "notes")
 KINETICS_TABLES = ("synapse", "parameters", "state", "equations", "receptors")
 SYNAPTIC_INPUT_KEYS = ("current", "voltage", "driving_potential", "default", "neuron_description", "nest",
-                       "defaults")
+                       "nest_multisynapse", "defaults")
 #: Receptor names whose port and sign are fixed: NEST's two receptors of receptor type 0.
 STANDARD_RECEPTORS = {"exc": "excitatory", "inh": "inhibitory"}
 #: The suffix NEST gives a name of the standard receptors (tau_syn_exc -> tau_syn_ex).
@@ -425,9 +433,10 @@ def compose(data, source, *, name=None, synapses=None, receptors=None) -> "Model
     for key in ("current", "voltage", "driving_potential", "default", "neuron_description"):
         if key in syn and not isinstance(syn[key], str):
             fail(f"[synaptic_input].{key}", f"must be a string, got {syn[key]!r}")
-    for key in ("nest", "defaults"):
+    for key in ("nest", "nest_multisynapse", "defaults"):
         if key in syn and not isinstance(syn[key], dict):
             fail(f"[synaptic_input].{key}", f"must be an inline table, got {syn[key]!r}")
+    _check_nest_tables(syn, fail)
     for pname, value in syn.get("defaults", {}).items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(f"[synaptic_input].defaults.{pname}", f"must be a number, got {value!r}")
@@ -657,10 +666,33 @@ def compose(data, source, *, name=None, synapses=None, receptors=None) -> "Model
 
 
 def _nest_builtin(syn, recs, uniform):
-    standard = [r.suffix for r in recs] == ["exc", "inh"]
-    if not (standard and uniform):
+    """The NEST built-in of these receptors (see the module's rules), or None."""
+    if not uniform:
         return None
-    return syn.get("nest", {}).get(uniform)
+    if [r.suffix for r in recs] == ["exc", "inh"]:
+        return syn.get("nest", {}).get(uniform)
+    if len(recs) >= 2 and [r.name for r in recs] == list(range(1, len(recs) + 1)):
+        return syn.get("nest_multisynapse", {}).get(uniform)
+    return None
+
+
+_NEST_MODEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_nest_tables(syn, fail):
+    """``nest`` and ``nest_multisynapse``: kinetics name -> NEST model name."""
+    from .spec import MAX_NAME_CHARS, _did_you_mean
+
+    known = kinetics_names()
+    for key in ("nest", "nest_multisynapse"):
+        for kinetics, builtin in syn.get(key, {}).items():
+            where = f"[synaptic_input].{key}.{kinetics}"
+            if kinetics not in known:
+                fail(where, f"{kinetics!r} is no bundled synapse kinetics{_did_you_mean(kinetics, known)}; "
+                            f"bundled: {', '.join(known)}")
+            if not isinstance(builtin, str) or len(builtin) > MAX_NAME_CHARS or \
+                    not _NEST_MODEL_NAME.fullmatch(builtin):
+                fail(where, f"must be the name of a NEST model such as \"iaf_psc_exp\", got {builtin!r}")
 
 
 def _describe(text, rec: Receptor, name: str) -> str:
