@@ -126,8 +126,8 @@ def main(argv=None) -> int:
     parser.add_argument("--t", type=float, default=1000.0, help="simulated time in ms (default 1000)")
     parser.add_argument("--dt", type=float, default=0.1, help="resolution in ms (default 0.1)")
     parser.add_argument("--repeats", type=int, default=5, help="simulations per model and side (default 5)")
-    parser.add_argument("--models", nargs="*", default=list(lnest.BUILTIN_EQUIVALENTS),
-                        help="models to compare (default: every model with a built-in equivalent)")
+    parser.add_argument("--models", nargs="*", default=list(BIAS_PA),
+                        help=f"models to compare (default: {' '.join(BIAS_PA)})")
     args = parser.parse_args(argv)
     import nest
 

@@ -20,9 +20,17 @@ the model's generated code is that of its bundled namesake, whatever its paramet
 values, which are set through ``SetStatus``).
 
 :data:`BUILTIN_EQUIVALENTS` is the one table of NEST built-in models equivalent to
-bundled models, with the parameter and state names (and units) on both sides. The
-generated neurons keep the spec's names (NESTML's ``tau_syn_exc``, ``E_exc``, ...), not
-NEST's (``tau_syn_ex``, ``E_ex``, ...); NEST rejects a key a neuron does not have, so
+bundled models and compositions (``lif_psc_alpha`` -> ``iaf_psc_alpha``, ...), with the
+parameter and state names (and units, signs, what NEST can set or record) on both sides.
+It is derived, on first use, from a translation table per neuron file, rules per synapse
+kinetics and a few facts per built-in (checked against NEST by tests/test_nest.py);
+:func:`builtin_equivalent` derives it for any composed Model too, including NEST's
+``*_multisynapse`` models (``lifbridge.load("lif", receptors=[(1, "psc_exp"), (2,
+"psc_exp"), (3, "psc_exp", {}, "inhibitory")])`` -> ``iaf_psc_exp_multisynapse``, whose
+per-receptor parameters are arrays: ``{"tau_syn": [...]}``; :meth:`BuiltinEquivalent.syn_spec`
+gives the receptor type and weight of a spike onto a port). The generated neurons keep
+the spec's names (NESTML's ``tau_syn_exc``, ``E_exc``, ...), not NEST's (``tau_syn_ex``,
+``E_ex``, ...); NEST rejects a key a neuron does not have, so
 ``nest.Create("lif_neuron", params={"tau_syn_ex": 5.0})`` raises
 ``UnaccessedDictionaryEntry`` instead of being ignored. :func:`names_table` lists both sides.
 """
@@ -30,9 +38,11 @@ NEST's (``tau_syn_ex``, ``E_ex``, ...); NEST rejects a key a neuron does not hav
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .errors import LifbridgeError
 from .model import Model
 from .nestml import neuron_name, to_nestml
 from .spec import bundled_models, load
@@ -134,8 +144,15 @@ class BuiltinEquivalent:
     ``parameters`` and ``state`` map our name -> (NEST name, NEST unit); every spec
     parameter and state variable is mapped. A state variable NEST keeps to itself (no
     status key, not recordable) has the NEST name None; ``record_only`` are the state
-    variables NEST lets one record but not set; ``negated`` those NEST keeps with the
-    opposite sign (an inhibitory current that NEST keeps negative, ours is its magnitude).
+    variables NEST lets one record but not set, ``unrecorded`` those it lets one set (a
+    status key) but not record; ``negated`` those NEST keeps with the opposite sign (an
+    inhibitory current that NEST keeps negative, ours is its magnitude). ``elements``:
+    parameters NEST keeps in an array (a ``*_multisynapse`` model's ``tau_syn``, ``E_rev``):
+    our name -> index in the array named in ``parameters``. ``receptor_types``: our spike
+    port -> NEST's ``receptor_type``; ``inhibitory_ports`` take weights <= 0;
+    ``positive_weights``: NEST takes only weights >= 0 (``aeif_cond_alpha_multisynapse``:
+    the reversal potential sets the sign), so a weight onto an inhibitory port is given to
+    NEST as its magnitude (see :meth:`syn_spec`).
     ``settings`` are NEST-only options (left at NEST's defaults unless given). ``note``
     says where the two implementations differ numerically.
     """
@@ -147,19 +164,35 @@ class BuiltinEquivalent:
     note: str = ""
     record_only: frozenset = frozenset()
     negated: frozenset = frozenset()
+    unrecorded: frozenset = frozenset()
+    elements: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    receptor_types: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    inhibitory_ports: frozenset = frozenset()
+    positive_weights: bool = False
 
     def builtin_parameters(self, model: Model) -> dict:
-        """``model``'s parameter values as a NEST status dict of the built-in (NEST names and units)."""
-        status = {}
+        """``model``'s parameter values as a NEST status dict of the built-in (NEST names and units;
+        an array parameter as a list, ``{"tau_syn": [3.0, 5.0, 10.0]}``)."""
+        status, arrays = {}, {}
         for ours, (theirs, unit) in self.parameters.items():
             p = model.parameters[ours]
-            status[theirs] = p.value * p.unit.factor_to(parse_unit(unit))
+            value = p.value * p.unit.factor_to(parse_unit(unit))
+            if ours in self.elements:
+                arrays.setdefault(theirs, {})[self.elements[ours]] = value
+            else:
+                status[theirs] = value
+        for theirs, values in arrays.items():
+            status[theirs] = [values[i] for i in range(len(values))]
         status.update(self.settings)
         return status
 
     def settable(self, ours: str) -> bool:
         """True if the built-in's status dict takes the state variable ``ours``."""
         return self.state[ours][0] is not None and ours not in self.record_only
+
+    def recordable(self, ours: str) -> bool:
+        """True if a multimeter records the state variable ``ours`` from the built-in."""
+        return self.state[ours][0] is not None and ours not in self.unrecorded
 
     def builtin_state(self, model: Model, values: dict) -> dict:
         """State values (our names, spec units) as a NEST status dict of the built-in (NEST's
@@ -186,70 +219,243 @@ class BuiltinEquivalent:
         """-1.0 if NEST keeps the state variable ``ours`` with the opposite sign, else 1.0."""
         return -1.0 if ours in self.negated else 1.0
 
+    def syn_spec(self, port: str, weight: float) -> dict:
+        """NEST's ``syn_spec`` (``weight``, ``receptor_type``) that gives the built-in the spike a
+        weight ``weight`` onto our ``port`` gives the generated neuron (NEST's sign convention:
+        <= 0 onto an inhibitory port). Without ``positive_weights`` the weight is NEST's as it
+        is; with it, an inhibitory port's weight is given as its magnitude."""
+        if port not in self.receptor_types:
+            raise ValueError(f"{port!r} is no spike input of this model; spike inputs: "
+                             f"{', '.join(self.receptor_types) or 'none'}")
+        flip = self.positive_weights and port in self.inhibitory_ports
+        return {"weight": -weight if flip else weight, "receptor_type": self.receptor_types[port]}
 
-def _equivalent(builtin, parameters, state, note="", settings=None, record_only=(), negated=()):
-    return BuiltinEquivalent(builtin, MappingProxyType(parameters), MappingProxyType(state),
-                             MappingProxyType(settings or {}), note, frozenset(record_only), frozenset(negated))
+
+def _table(*entries) -> MappingProxyType:
+    """``"C_m pF"`` (same name on both sides) or ``"m=Act_m 1"`` (ours=NEST's) -> {ours: (NEST's, unit)}."""
+    table = {}
+    for entry in entries:
+        names, unit = entry.split(" ")
+        ours, _, theirs = names.partition("=")
+        table[ours] = (theirs or ours, unit)
+    return MappingProxyType(table)
 
 
-#: bundled model -> its NEST built-in equivalent. Our names differ from NEST's only for
-#: the synapses (``*_exc``/``*_inh`` for NEST's ``*_ex``/``*_in``) and HH's gating variables.
-#: Units are the same on both sides.
-BUILTIN_EQUIVALENTS = MappingProxyType({
-    "lif": _equivalent("iaf_psc_exp", {
-        "C_m": ("C_m", "pF"), "tau_m": ("tau_m", "ms"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
-        "V_reset": ("V_reset", "mV"), "t_ref": ("t_ref", "ms"), "tau_syn_exc": ("tau_syn_ex", "ms"),
-        "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV"), "I_syn_exc": ("I_syn_ex", "pA"), "I_syn_inh": ("I_syn_in", "pA")},
-        "same exact (propagator) integration and update order: spike for spike",
-        record_only=("I_syn_exc", "I_syn_inh"), negated=("I_syn_inh",)),
-    "lif_cond": _equivalent("iaf_cond_exp", {
-        "C_m": ("C_m", "pF"), "g_L": ("g_L", "nS"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
-        "V_reset": ("V_reset", "mV"), "t_ref": ("t_ref", "ms"), "E_exc": ("E_ex", "mV"), "E_inh": ("E_in", "mV"),
-        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV"), "g_exc": ("g_ex", "nS"), "g_inh": ("g_in", "nS")},
-        "both GSL RKF45; NEST controls the error with abs 1e-3, rel 0 (fixed), NESTML with "
-        "gsl_abs_error_tol/gsl_rel_error_tol (default 1e-6, settable)"),
-    "adex": _equivalent("aeif_psc_exp", {
-        "C_m": ("C_m", "pF"), "g_L": ("g_L", "nS"), "E_L": ("E_L", "mV"), "V_th": ("V_th", "mV"),
-        "Delta_T": ("Delta_T", "mV"), "V_peak": ("V_peak", "mV"), "V_reset": ("V_reset", "mV"),
-        "t_ref": ("t_ref", "ms"), "a": ("a", "nS"), "b": ("b", "pA"), "tau_w": ("tau_w", "ms"),
-        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV"), "w": ("w", "pA"), "I_syn_exc": ("I_syn_ex", "pA"), "I_syn_inh": ("I_syn_in", "pA")},
-        "NEST detects and resets spikes inside its RKF45 substeps, the generated model at the end "
-        "of each time step"),
-    "izhikevich": _equivalent("izhikevich", {
-        "a": ("a", "1"), "b": ("b", "1"), "c": ("c", "mV"), "d": ("d", "mV"), "V_th": ("V_th", "mV"),
-        "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV"), "U_m": ("U_m", "mV")},
-        "NEST integrates with one forward-Euler step per time step, the generated model with RKF45"),
-    "hh": _equivalent("hh_psc_alpha", {
-        "C_m": ("C_m", "pF"), "g_Na": ("g_Na", "nS"), "g_K": ("g_K", "nS"), "g_L": ("g_L", "nS"),
-        "E_Na": ("E_Na", "mV"), "E_K": ("E_K", "mV"), "E_L": ("E_L", "mV"), "t_ref": ("t_ref", "ms"),
-        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV"), "m": ("Act_m", "1"), "h": ("Inact_h", "1"), "n": ("Act_n", "1"),
-        "I_syn_exc": ("I_syn_ex", "pA"), "I_syn_inh": ("I_syn_in", "pA"),
-        "dI_syn_exc": (None, "pA/ms"), "dI_syn_inh": (None, "pA/ms")},
-        "both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= 0 and V_m fell "
-        "during the step, the spec when V_m >= 0 and dV_m/dt < 0 at the end of the step",
-        record_only=("I_syn_exc", "I_syn_inh"), negated=("I_syn_inh",)),
-    "hh_traub": _equivalent("hh_cond_exp_traub", {
-        "g_Na": ("g_Na", "nS"), "g_K": ("g_K", "nS"), "g_L": ("g_L", "nS"), "C_m": ("C_m", "pF"),
-        "E_Na": ("E_Na", "mV"), "E_K": ("E_K", "mV"), "E_L": ("E_L", "mV"), "V_T": ("V_T", "mV"),
-        "t_ref": ("t_ref", "ms"), "E_exc": ("E_ex", "mV"), "E_inh": ("E_in", "mV"),
-        "tau_syn_exc": ("tau_syn_ex", "ms"), "tau_syn_inh": ("tau_syn_in", "ms"), "I_e": ("I_e", "pA"),
-    }, {"V_m": ("V_m", "mV"), "m": ("Act_m", "1"), "h": ("Inact_h", "1"), "n": ("Act_n", "1"),
-        "g_exc": ("g_ex", "nS"), "g_inh": ("g_in", "nS")},
-        "both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= V_T + 30 mV and V_m fell "
-        "during the step, the spec when dV_m/dt < 0 at the end of the step",
-        record_only=("g_exc", "g_inh")),
+#: The neuron part of each bundled neuron file that has NEST built-ins (parameters and state
+#: variables, our name -> (NEST name, NEST unit)); the synapses come from :data:`_KINETICS`.
+_NEURONS = MappingProxyType({
+    "lif": _table("C_m pF", "tau_m ms", "E_L mV", "V_th mV", "V_reset mV", "t_ref ms", "I_e pA", "V_m mV"),
+    "lif_cond": _table("C_m pF", "g_L nS", "E_L mV", "V_th mV", "V_reset mV", "t_ref ms", "I_e pA", "V_m mV"),
+    "adex": _table("C_m pF", "g_L nS", "E_L mV", "V_th mV", "Delta_T mV", "V_peak mV", "V_reset mV", "t_ref ms",
+                   "a nS", "b pA", "tau_w ms", "I_e pA", "V_m mV", "w pA"),
+    "izhikevich": _table("a 1", "b 1", "c mV", "d mV", "V_th mV", "I_e pA", "V_m mV", "U_m mV"),
+    "hh": _table("C_m pF", "g_Na nS", "g_K nS", "g_L nS", "E_Na mV", "E_K mV", "E_L mV", "t_ref ms", "I_e pA",
+                 "V_m mV", "m=Act_m 1", "h=Inact_h 1", "n=Act_n 1"),
+    "hh_traub": _table("g_Na nS", "g_K nS", "g_L nS", "C_m pF", "E_Na mV", "E_K mV", "E_L mV", "V_T mV", "t_ref ms",
+                       "I_e pA", "V_m mV", "m=Act_m 1", "h=Inact_h 1", "n=Act_n 1"),
 })
+
+#: Per kinetics: its names (without receptor suffix) -> NEST unit. NEST spells a name of the
+#: standard receptors with ``_ex``/``_in`` (``tau_syn_exc`` -> ``tau_syn_ex``); a
+#: ``*_multisynapse`` model keeps receptor n's parameters in arrays (element n - 1 of
+#: :data:`_ARRAYS`) and records its state as ``<name>_<n>``.
+_KINETICS = MappingProxyType({
+    "psc_delta": MappingProxyType({}),
+    "psc_exp": MappingProxyType({"tau_syn": "ms", "I_syn": "pA"}),
+    "psc_alpha": MappingProxyType({"tau_syn": "ms", "I_syn": "pA", "dI_syn": "pA/ms"}),
+    "cond_exp": MappingProxyType({"E": "mV", "tau_syn": "ms", "g": "nS"}),
+    "cond_alpha": MappingProxyType({"E": "mV", "tau_syn": "ms", "g": "nS", "dg": "nS/ms"}),
+})
+_ARRAYS = MappingProxyType({"tau_syn": "tau_syn", "E": "E_rev"})
+_NEST_SUFFIX = MappingProxyType({"exc": "ex", "inh": "in"})
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a NEST built-in does with the synaptic names (kinetics names without suffix);
+    each checked against NEST 3.10 (tests/test_nest.py)."""
+
+    note: str
+    record_only: frozenset = frozenset()     # recordable, no status key
+    internal: frozenset = frozenset()        # neither
+    unrecorded: frozenset = frozenset()      # a status key, not recordable
+    signed: frozenset = frozenset()          # kept with the weight's sign: negative on an inhibitory receptor
+    positive_weights: bool = False
+    settings: tuple = ()
+
+
+_EXACT = "same exact (propagator) integration and update order: spike for spike"
+_CURRENT_SIGN = "NEST keeps an inhibitory receptor's current negative (the weight's sign), ours its magnitude"
+_RKF45_COND = ("both GSL RKF45; NEST controls the error with abs 1e-3, rel 0 (fixed), NESTML with "
+               "gsl_abs_error_tol/gsl_rel_error_tol (default 1e-6, settable)")
+_AEIF = ("NEST detects and resets spikes inside its RKF45 substeps, the generated model at the end "
+         "of each time step")
+_HH = ("both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= 0 and V_m fell "
+       "during the step, the spec when V_m >= 0 and dV_m/dt < 0 at the end of the step")
+
+#: NEST built-in -> what it does with the synaptic state; ``_builtin_sources`` finds which
+#: neuron file and kinetics it belongs to (the ``nest``/``nest_multisynapse`` tables).
+_BUILTINS = MappingProxyType({
+    "iaf_psc_exp": _Facts(_EXACT, record_only=frozenset({"I_syn"}), signed=frozenset({"I_syn"})),
+    "iaf_psc_alpha": _Facts(_EXACT, record_only=frozenset({"I_syn"}), internal=frozenset({"dI_syn"}),
+                            signed=frozenset({"I_syn"})),
+    "iaf_psc_delta": _Facts(_EXACT + "; a spike arriving while refractory is dropped on both sides "
+                            "(refractory_input = false)", settings=(("refractory_input", False),)),
+    "iaf_cond_exp": _Facts(_RKF45_COND),
+    "iaf_cond_alpha": _Facts(_RKF45_COND, unrecorded=frozenset({"dg"})),
+    "aeif_psc_exp": _Facts(_AEIF),
+    "aeif_psc_alpha": _Facts(_AEIF, unrecorded=frozenset({"dI_syn"})),
+    "aeif_psc_delta": _Facts(_AEIF + "; a spike arriving while refractory is dropped on both sides "
+                             "(refractory_input = false)", settings=(("refractory_input", False),)),
+    "aeif_cond_exp": _Facts(_AEIF),
+    "aeif_cond_alpha": _Facts(_AEIF, unrecorded=frozenset({"dg"})),
+    "izhikevich": _Facts("NEST integrates with one forward-Euler step per time step, the generated model "
+                         "with RKF45"),
+    "hh_psc_alpha": _Facts(_HH, record_only=frozenset({"I_syn"}), internal=frozenset({"dI_syn"}),
+                           signed=frozenset({"I_syn"})),
+    "hh_cond_exp_traub": _Facts("both GSL RKF45 (NEST abs 1e-3, rel 0); NEST detects a spike when V_m >= "
+                                "V_T + 30 mV and V_m fell during the step, the spec when dV_m/dt < 0 at the "
+                                "end of the step", record_only=frozenset({"g"})),
+    "iaf_psc_exp_multisynapse": _Facts(_EXACT + "; " + _CURRENT_SIGN, record_only=frozenset({"I_syn"}),
+                                       signed=frozenset({"I_syn"})),
+    "iaf_psc_alpha_multisynapse": _Facts(_EXACT + "; " + _CURRENT_SIGN, record_only=frozenset({"I_syn"}),
+                                         internal=frozenset({"dI_syn"}), signed=frozenset({"I_syn"})),
+    "aeif_cond_alpha_multisynapse": _Facts(_AEIF + "; NEST takes only weights >= 0 (E_rev sets the sign): an "
+                                           "inhibitory port's weight w <= 0 is |w| there",
+                                           record_only=frozenset({"g"}), internal=frozenset({"dg"}),
+                                           positive_weights=True),
+})
+
+_SOURCES: dict = {}
+
+
+def _builtin_sources() -> dict:
+    """NEST built-in -> (neuron file, kinetics, multisynapse?), from the bundled neuron files'
+    ``[synaptic_input]`` tables ``nest`` and ``nest_multisynapse``."""
+    from .spec import models_dir, read_toml
+
+    key = str(models_dir())
+    if key not in _SOURCES:
+        found = {}
+        for path in sorted(models_dir().glob("*.toml")):
+            syn = read_toml(path).get("synaptic_input", {})
+            for table, multi in (("nest", False), ("nest_multisynapse", True)):
+                for kinetics, builtin in syn.get(table, {}).items():
+                    found[builtin] = (path.stem, kinetics, multi)
+        _SOURCES[key] = found
+    return _SOURCES[key]
+
+
+def _receptor_suffix(port: str, multi: bool):
+    stem = port[:-len("_spikes")] if port.endswith("_spikes") else None
+    if multi:
+        return int(stem[3:]) if stem and stem.startswith("rec") and stem[3:].isdigit() else None
+    return stem
+
+
+def derive_equivalent(model: Model) -> BuiltinEquivalent | None:
+    """The :class:`BuiltinEquivalent` of a composed model (the built-in its hints name), derived
+    from its neuron's translation table, its kinetics' rules and the built-in's facts; None if
+    the model has no built-in or its names are not those of that composition."""
+    builtin = model.hints.get("nest_builtin")
+    source = _builtin_sources().get(builtin)
+    if source is None or builtin not in _BUILTINS or source[0] not in _NEURONS:
+        return None
+    neuron, kinetics, multi = source
+    facts, own, rules = _BUILTINS[builtin], _NEURONS[neuron], _KINETICS[kinetics]
+    ports = {port: (_receptor_suffix(port, multi), inp.sign) for port, inp in model.spike_inputs.items()}
+    suffixes = [suffix for suffix, _ in ports.values()]
+    if multi and suffixes != list(range(1, len(suffixes) + 1)) or \
+            not multi and [(s, sign) for s, sign in ports.values()] != [("exc", "excitatory"), ("inh", "inhibitory")]:
+        return None
+    names = dict(own)
+    elements, record_only, negated, unrecorded = {}, set(), set(), set()
+    for port, (suffix, sign) in ports.items():
+        for name, unit in rules.items():
+            ours = f"{name}_{suffix}"
+            is_parameter = name in _ARRAYS and ours in model.parameters
+            if name in facts.internal:
+                theirs = None
+            elif multi and is_parameter:
+                theirs = _ARRAYS[name]
+                elements[ours] = suffix - 1
+            else:
+                theirs = f"{name}_{suffix}" if multi else f"{name}_{_NEST_SUFFIX[suffix]}"
+            names[ours] = (theirs, unit)
+            if name in facts.record_only:
+                record_only.add(ours)
+            if name in facts.unrecorded:
+                unrecorded.add(ours)
+            if name in facts.signed and sign == "inhibitory":
+                negated.add(ours)
+    if set(names) != set(model.parameters) | set(model.state):
+        return None
+    equivalent = BuiltinEquivalent(
+        builtin, MappingProxyType({n: names[n] for n in model.parameters}),
+        MappingProxyType({n: names[n] for n in model.state}), MappingProxyType(dict(facts.settings)), facts.note,
+        frozenset(record_only), frozenset(negated), frozenset(unrecorded), MappingProxyType(elements),
+        MappingProxyType({port: (suffix if multi else 0) for port, (suffix, _) in ports.items()}),
+        frozenset(port for port, (_, sign) in ports.items() if sign == "inhibitory"), facts.positive_weights)
+    return equivalent
+
+
+class _Equivalents(Mapping):
+    """Read-only mapping model name -> :class:`BuiltinEquivalent`, derived on first use (it
+    loads every composition with a built-in, so importing :mod:`lifbridge.nest` stays cheap)."""
+
+    def __init__(self):
+        self._table = None
+
+    def _load(self) -> MappingProxyType:
+        if self._table is None:
+            from .compose import compositions
+            from .spec import bundled_models
+
+            table = {}
+            for name in sorted(set(compositions()) | set(bundled_models())):
+                model = load(name)
+                if not model.hints.get("nest_builtin"):
+                    continue
+                equivalent = derive_equivalent(model)
+                if equivalent is None:
+                    raise LifbridgeError(f"{name}: no translation to NEST's {model.hints['nest_builtin']} "
+                                         f"(see lifbridge.nest._NEURONS, _KINETICS, _BUILTINS)")
+                table[name] = equivalent
+            self._table = MappingProxyType(table)
+        return self._table
+
+    def __getitem__(self, name):
+        return self._load()[name]
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self):
+        return len(self._load())
+
+    def __repr__(self):
+        return f"BUILTIN_EQUIVALENTS({', '.join(self._load())})"
+
+
+#: model name -> its NEST built-in equivalent, for every composition with a built-in and
+#: today's names (``lif`` = ``lif_psc_exp`` -> ``iaf_psc_exp``, ...). Derived (on first use)
+#: from :data:`_NEURONS`, :data:`_KINETICS` and :data:`_BUILTINS`: our names differ from
+#: NEST's only for the synapses (``*_exc``/``*_inh`` for NEST's ``*_ex``/``*_in``) and HH's
+#: gating variables. Units are the same on both sides. A ``*_multisynapse`` model is not
+#: named by its name alone (receptors, signs): :func:`builtin_equivalent` derives it.
+BUILTIN_EQUIVALENTS = _Equivalents()
 
 
 def builtin_equivalent(model) -> BuiltinEquivalent | None:
-    """The :class:`BuiltinEquivalent` of a bundled model (name or Model), or None."""
-    name = model.name if isinstance(model, Model) else str(model)
-    return BUILTIN_EQUIVALENTS.get(name)
+    """The :class:`BuiltinEquivalent` of a model (name or Model), or None.
+
+    A name is looked up in :data:`BUILTIN_EQUIVALENTS`; a Model is derived from its hints
+    (so a ``*_multisynapse`` composition, ``lifbridge.load("lif", receptors=[(1, "psc_exp"),
+    (2, "psc_exp")])``, gets its own), or None if it has no NEST built-in.
+    """
+    if isinstance(model, Model):
+        return derive_equivalent(model)
+    return BUILTIN_EQUIVALENTS.get(str(model))
 
 
 def names_table() -> list:
@@ -266,6 +472,8 @@ def names_table() -> list:
                     notes.append("internal in NEST")
                 elif kind == "state" and ours in eq.record_only:
                     notes.append("recordable, not settable in NEST")
+                elif kind == "state" and ours in eq.unrecorded:
+                    notes.append("settable, not recordable in NEST")
                 if kind == "state" and ours in eq.negated:
                     notes.append("NEST's is negative, ours the magnitude")
                 note = "; ".join(notes)

@@ -415,6 +415,29 @@ def test_refusals_are_one_line(call, phrase):
     assert phrase in one_line_error(call)
 
 
+@pytest.mark.parametrize("old, new, phrase", [
+    ('nest_multisynapse = { psc_exp', 'nest_multisynapse = { psc_gamma', "'psc_gamma' is no bundled synapse kinetics"),
+    ('psc_exp = "iaf_psc_exp_multisynapse"', 'psc_exp = "iaf psc"', "must be the name of a NEST model"),
+    ('nest = { psc_exp = "iaf_psc_exp"', 'nest = { psc_exp = 3', "must be the name of a NEST model"),
+    ('nest_multisynapse = { psc_exp = "iaf_psc_exp_multisynapse", psc_alpha = "iaf_psc_alpha_multisynapse" }',
+     'nest_multisynapse = "iaf_psc_exp_multisynapse"', "must be an inline table"),
+])
+def test_nest_tables_are_checked(tmp_path, old, new, phrase):
+    path = neuron_file(tmp_path, [(old, new)])
+    message = one_line_error(lambda: lifbridge.load(str(path)), SpecError)
+    assert "[synaptic_input].nest" in message and phrase in message
+
+
+def test_nest_multisynapse_names_the_builtin_of_numbered_receptors(tmp_path):
+    path = neuron_file(tmp_path, [('nest_multisynapse = { psc_exp = "iaf_psc_exp_multisynapse", ',
+                                   'nest_multisynapse = { ')])
+    assert "nest_builtin" not in lifbridge.load(str(path), receptors=[(1, "psc_exp"), (2, "psc_exp")]).hints
+    receptors = [(1, "psc_alpha"), (2, "psc_alpha", {"tau_syn": 5.0}), (3, "psc_alpha", {}, "inhibitory")]
+    model = lifbridge.load(str(path), receptors=receptors)
+    assert model.hints["nest_builtin"] == "iaf_psc_alpha_multisynapse"
+    assert model.description.endswith("(NEST iaf_psc_alpha_multisynapse)")
+
+
 KINETICS = """
 [synapse]
 name = "mykin"
@@ -504,48 +527,230 @@ def test_hh_traub_spikes_and_rheobase_match_nests_hh_cond_exp_traub():
     assert counts[-1] > 20
 
 
-COMPILED = ["lif_psc_alpha", "lif_psc_delta", "lif_cond_alpha", "hh_traub_cond_exp", "adex_cond_alpha"]
+#: Every composition with a NEST built-in (13 names) ...
+WITH_BUILTIN = sorted(n for n in lifbridge.compositions() if lifbridge.load(n).hints.get("nest_builtin"))
+#: ... and NEST's three *_multisynapse models, each with more than two receptors (one inhibitory)
+MULTISYNAPSE = {
+    "lif_psc_exp_multisynapse": ("lif", [(1, "psc_exp", {"tau_syn": 3.0}), (2, "psc_exp", {"tau_syn": 5.0}),
+                                         (3, "psc_exp", {"tau_syn": 12.0}, "inhibitory")]),
+    "lif_psc_alpha_multisynapse": ("lif", [(1, "psc_alpha", {"tau_syn": 1.0}), (2, "psc_alpha", {"tau_syn": 4.0}),
+                                           (3, "psc_alpha", {"tau_syn": 8.0}, "inhibitory")]),
+    "adex_cond_alpha_multisynapse": ("adex", [(1, "cond_alpha", {"tau_syn": 0.5}), (2, "cond_alpha", {"tau_syn": 3.0}),
+                                              (3, "cond_alpha", {"E": -85.0, "tau_syn": 5.0}, "inhibitory")]),
+}
 
 
-@pytest.mark.parametrize("name, builtin, weights, bias, dt, exact", [
-    ("lif_psc_alpha", "iaf_psc_alpha", (60.0, -40.0), 300.0, 0.1, True),
-    ("lif_psc_delta", "iaf_psc_delta", (1.0, -0.7), 300.0, 0.1, True),    # refractory drops included
-    ("lif_cond_alpha", "iaf_cond_alpha", (0.5, -0.1), 600.0, 0.1, True),
-    ("hh_traub_cond_exp", "hh_cond_exp_traub", (3.0, -3.0), 0.0, 0.01, False),
-    ("adex_cond_alpha", "aeif_cond_alpha", (0.5, -0.1), 1500.0, 0.1, False),
-])
-def test_generated_nest_neurons_against_builtins(name, builtin, weights, bias, dt, exact):
-    """One module with these compositions (compiled once, cached). Poisson spikes (8 kHz) through
-    both ports and a bias current, 1 s: spike for spike where NEST integrates the same way;
-    hh_traub within one step (NEST compares V_m with the step before, lifbridge the sign of
-    dV_m/dt); adex_cond_alpha by count (NEST resets inside its RKF45 substeps, see adex's notes)."""
-    nest = pytest.importorskip("nest")
+def multisynapse(name):
+    neuron, receptors = MULTISYNAPSE[name]
+    return lifbridge.load(neuron, receptors=receptors)
+
+
+#: One NEST module (compiled once, then cached) with all of them; tests/test_nest.py installs it too.
+COMPILED = WITH_BUILTIN + [multisynapse(name) for name in MULTISYNAPSE]
+
+
+#: NEST built-ins that integrate as the generated neuron does: exact propagators (iaf_psc_*),
+#: or GSL RKF45 whose error (NEST abs 1e-3, NESTML 1e-6) stays far below what moves a
+#: threshold crossing across a grid point (iaf_cond_*): spike for spike, identical times.
+SAME_NUMERICS = {"iaf_psc_exp", "iaf_psc_alpha", "iaf_psc_delta", "iaf_cond_exp", "iaf_cond_alpha",
+                 "iaf_psc_exp_multisynapse", "iaf_psc_alpha_multisynapse"}
+#: Per neuron file: (a) a constant current, (b) a step current (0.9 x, then 1.4 x that level),
+#: (c) frozen noise (mean, sd; a new value every 0.5 ms), (d) Poisson spikes (rate per port)
+#: through every port with a bias current; weights per unit (inhibitory ports: -inh x weight).
+DRIVE = {
+    "lif": dict(constant=500.0, noise=(400.0, 300.0), bias=300.0, weight={"pA": 60.0, "mV": 1.0}, inh=0.5),
+    "lif_cond": dict(constant=400.0, noise=(300.0, 250.0), bias=250.0, weight={"nS": 2.0}, inh=0.1),
+    "adex": dict(constant=1000.0, noise=(800.0, 400.0), bias=1300.0, weight={"pA": 100.0, "mV": 0.5, "nS": 1.0},
+                 inh=0.1),
+    "hh": dict(constant=1000.0, noise=(600.0, 600.0), bias=600.0, weight={"pA": 100.0}, inh=0.1),
+    "hh_traub": dict(constant=300.0, noise=(100.0, 300.0), bias=0.0, weight={"nS": 3.0}, inh=0.5),
+    "izhikevich": dict(constant=10.0, noise=(5.0, 10.0), bias=5.0, weight={"mV": 1.0}, inh=0.5),
+}
+#: a composition's own drive where its receptors differ (three alpha conductances, 0.5 to 5 ms)
+DRIVE_OF = {"adex_cond_alpha_multisynapse": dict(weight={"nS": 0.1}, inh=1.0)}
+RATE_HZ = 4000.0
+#: time step per neuron file (default 0.1 ms), see the test's docstring
+DT_OF = {"hh_traub": 0.01, "adex": 0.01, "izhikevich": 0.001}
+#: parameters of both neurons in the Poisson protocol (see the test's docstring)
+POISSON_PARAMETERS = {"adex": {"t_ref": 2.0}}
+
+
+def _compiled(name):
+    return multisynapse(name) if name in MULTISYNAPSE else lifbridge.load(name)
+
+
+def builtin_runs(model, seed=5, duration=1000.0, builtin_parameters=None):
+    """Spike times ``{protocol: (generated, built-in)}`` of ``<model>_neuron`` and its NEST
+    built-in under four protocols, one kernel: each input reaches both neurons identically
+    (one step_current_generator per current protocol; one poisson_generator per port into a
+    parrot_neuron, whose spikes go to both). ``builtin_parameters``: NEST status values that
+    replace the translated ones (to check that a wrong translation is noticed)."""
+    import nest
+
+    import lifbridge.nest
+    from lifbridge.nestml import neuron_name, spike_receptors
+
+    neuron = Path(model.source).stem
+    drive = dict(DRIVE[neuron], **DRIVE_OF.get(model.name, {}))
+    equivalent = lifbridge.nest.builtin_equivalent(model)
+    nest.ResetKernel()
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    nest.resolution = DT_OF.get(neuron, 0.1)
+    nest.rng_seed = seed
+    lifbridge.nest.install(COMPILED)
+    status = dict(equivalent.builtin_parameters(model), **(builtin_parameters or {}))
+    level = drive["constant"]
+    step = nest.Create("step_current_generator", params={
+        "amplitude_times": [100.0, 400.0, 600.0, 900.0], "amplitude_values": [0.9 * level, 0.0, 1.4 * level, 0.0]})
+    noise_times = np.round(np.arange(1.0, duration, 0.5), 6)
+    mean, sd = drive["noise"]
+    noise_values = mean + sd * np.random.default_rng(seed).standard_normal(len(noise_times))
+    noise = nest.Create("step_current_generator", params={"amplitude_times": noise_times.tolist(),
+                                                          "amplitude_values": noise_values.tolist()})
+    ports = list(model.spike_inputs.items())
+    generators = nest.Create("poisson_generator", len(ports), params={"rate": RATE_HZ})
+    parrots = nest.Create("parrot_neuron", len(ports))
+    nest.Connect(generators, parrots, "one_to_one")
+    generated_receptors = spike_receptors(model)
+    recorders = {}
+    for protocol in ("constant", "step", "noise", "poisson"):
+        pair = []
+        for side in ("generated", "builtin"):
+            node = nest.Create(neuron_name(model)) if side == "generated" else \
+                nest.Create(equivalent.builtin, params=status)
+            if protocol == "poisson":
+                node.set(POISSON_PARAMETERS.get(neuron, {}))
+            node.set(I_e={"constant": level, "poisson": drive["bias"]}.get(protocol, 0.0))
+            if protocol in ("step", "noise"):
+                nest.Connect(step if protocol == "step" else noise, node)
+            if protocol == "poisson":
+                for parrot, (port, inp) in zip(parrots, ports):
+                    weight = drive["weight"][inp.unit.name] * (-drive["inh"] if inp.sign == "inhibitory" else 1.0)
+                    syn_spec = equivalent.syn_spec(port, weight) if side == "builtin" else \
+                        {"weight": weight, "receptor_type": generated_receptors[port]}
+                    nest.Connect(parrot, node, syn_spec=dict(syn_spec, delay=1.0))
+            recorder = nest.Create("spike_recorder")
+            nest.Connect(node, recorder)
+            pair.append(recorder)
+        recorders[protocol] = pair
+    nest.Simulate(duration)
+    return {protocol: tuple(np.asarray(r.events["times"]) for r in pair) for protocol, pair in recorders.items()}
+
+
+#: RKF45 or Euler against RKF45 with different spike handling (aeif_*, izhikevich): at most
+#: this fraction of the spikes (of both trains) without a partner within the window
+UNMATCHED_FRACTION, WINDOW_MS = 0.05, 1.0
+
+
+def unmatched_fraction(ours, theirs, window_ms=WINDOW_MS):
+    """The fraction of the spikes of both trains without a partner within ``window_ms`` (each
+    spike a partner at most once, nearest first: Kistler et al.'s coincidences)."""
+    from lifbridge.judge.compare import coincidence_factor
+
+    if len(ours) + len(theirs) == 0:
+        return 0.0
+    matched = coincidence_factor(theirs, ours, 1.0, window_ms=window_ms)["n_coincident"]
+    return 1.0 - 2.0 * matched / (len(ours) + len(theirs))
+
+
+def builtin_differences(builtin, runs, dt):
+    """The failures of ``runs`` against the test's bounds ([] if none), and per protocol
+    (spikes generated, spikes built-in, largest time difference in order, unmatched fraction)."""
+    failures, summary = [], {}
+    for protocol, (ours, theirs) in runs.items():
+        n = min(len(ours), len(theirs))
+        worst = float(np.max(np.abs(ours[:n] - theirs[:n]))) if n else 0.0
+        unmatched = unmatched_fraction(ours, theirs)
+        summary[protocol] = (len(ours), len(theirs), worst, unmatched)
+        if builtin in SAME_NUMERICS:
+            ok, bound = np.array_equal(ours, theirs), "identical"
+        elif builtin.startswith("hh"):
+            ok, bound = len(ours) == len(theirs) and worst <= dt + 1e-9, f"same count, within {dt:g} ms"
+        else:
+            ok = abs(len(ours) - len(theirs)) <= 1 and unmatched <= UNMATCHED_FRACTION
+            bound = f"count +-1, <= {UNMATCHED_FRACTION:.0%} unmatched within {WINDOW_MS:g} ms"
+        if not ok:
+            failures.append(f"{protocol}: {len(ours)} vs {len(theirs)} spikes, up to {worst:.3g} ms apart, "
+                            f"{unmatched:.1%} unmatched ({bound})")
+    return failures, summary
+
+
+@pytest.mark.nest
+@pytest.mark.parametrize("name", [m if isinstance(m, str) else m.name for m in COMPILED])
+def test_generated_nest_neurons_against_builtins(name):
+    """Every composition with a NEST built-in, compiled (one module, cached), against the built-in
+    under (a) a constant current, (b) a current step, (c) frozen noise, (d) Poisson spikes through
+    every port (a multisynapse model's receptor types 1..n), 1 s each, identical input to both.
+
+    Bounds, by mechanism; measured values are the largest over the four protocols with seed 5
+    (every model also passes with seeds 1-10):
+
+    * iaf_psc_exp/alpha/delta, their multisynapse models and iaf_cond_exp/alpha: identical spike
+      times (assert_array_equal). Same propagators and update order (psc; the synaptic state
+      agrees to 1e-9 of the weight, tests/test_nest.py); RKF45 on both sides (cond), whose
+      errors (NEST abs 1e-3, NESTML 1e-6) never moved a threshold crossing across a grid point.
+    * hh_psc_alpha (dt 0.1 ms), hh_cond_exp_traub (dt 0.01 ms): same spike count, every spike
+      within one step (measured: one step). NEST detects a spike when V_m >= threshold and V_m
+      fell during the step, the spec by the sign of dV_m/dt at the end of the step: a peak late
+      in a step is found one step apart. Spikes do not reset HH, so the offset never accumulates.
+    * aeif_* (dt 0.01 ms) and izhikevich (dt 0.001 ms): spike counts within one, at most 5% of
+      the spikes without a partner within 1 ms (measured: aeif 0.16 ms, but for aeif_psc_delta
+      under Poisson input one of 84 spikes 1.05 ms apart (1.2% unmatched); izhikevich 0.03 ms).
+      aeif: NEST detects V_m >= V_peak inside its RKF45 substeps and resets there, integrating
+      the rest of the step from V_reset, and its w with a (V_reset - E_L); the generated neuron
+      resets at the end of the step, its w integrating a (V_peak - E_L) until then. Each spike
+      leaves a difference below one step in V_m and a (V_peak - V_reset) dt / tau_w in w
+      (measured after the first spike at dt 0.1 ms: 0.04 mV, 0.2 pA); where V_m lingers above
+      V_th the AdEx is unstable and amplifies it, and at dt = 0.1 ms trains under Poisson input
+      part by up to 17 ms (constant current: 1.3 ms drift over 32 spikes, 0.09 ms at dt = 0.01).
+      The Poisson protocol sets t_ref = 2 ms on both sides, so that NEST, too, holds V_m at
+      V_reset for the rest of the spike's step (with NEST's t_ref = 0, one of three seeds
+      parted by 9 ms at dt = 0.01 ms); the other protocols keep t_ref = 0. izhikevich: NEST
+      takes one forward-Euler step per time step, the generated neuron RKF45, a first-order
+      difference: 4.8, 2.4, 0.92, 0.48, 0.03 ms under the constant current at dt = 0.1, 0.05,
+      0.02, 0.01, 0.001 ms; at 0.01 ms 4 of 20 seeds parted under Poisson input.
+
+    A 10% error in any single translated parameter (each parameter and array element of every
+    model, one at a time) breaks these bounds, except where spike times cannot show it: a
+    spike-cut threshold on the explosive upswing (aeif V_peak, izhikevich V_th) and HH's t_ref
+    (shorter than every interspike interval here). For aeif a 10% error in tau_syn or E leaves
+    66-89% of the spikes unmatched (see also test_a_wrong_translation_is_noticed).
+    """
+    pytest.importorskip("nest")
     import lifbridge.nest
 
-    nest.ResetKernel()
-    nest.resolution = dt
-    nest.rng_seed = 5
-    lifbridge.nest.install(COMPILED)
-    generator = nest.Create("poisson_generator", params={"rate": 8000.0})
-    parrots = nest.Create("parrot_neuron", 2)
-    nest.Connect(generator, parrots, "all_to_all")
-    times = []
-    for model in (f"{name}_neuron", builtin):
-        neuron = nest.Create(model, params={"I_e": bias})
-        recorder = nest.Create("spike_recorder")
-        nest.Connect(neuron, recorder)
-        for parrot, weight in zip(parrots, weights):
-            nest.Connect(parrot, neuron, syn_spec={"weight": weight, "delay": 1.0})
-        times.append(recorder)
-    nest.Simulate(1000.0)
-    ours, theirs = (np.asarray(r.events["times"]) for r in times)
-    assert len(theirs) > 50
-    if exact:
-        np.testing.assert_array_equal(ours, theirs)
-    elif name.startswith("hh"):
-        assert len(ours) == len(theirs) and np.max(np.abs(ours - theirs)) <= dt + 1e-9
-    else:
-        assert abs(len(ours) - len(theirs)) <= 0.05 * len(theirs)
+    model = _compiled(name)
+    equivalent = lifbridge.nest.builtin_equivalent(model)
+    assert equivalent is not None and equivalent.builtin == model.hints["nest_builtin"]
+    if name in MULTISYNAPSE:
+        assert len(model.spike_inputs) > 2 and sorted(equivalent.receptor_types.values()) == [1, 2, 3]
+    dt = DT_OF.get(Path(model.source).stem, 0.1)
+    runs = builtin_runs(model)
+    failures, summary = builtin_differences(equivalent.builtin, runs, dt)
+    print(name, equivalent.builtin, {p: (a, b, round(w, 3), round(u, 3)) for p, (a, b, w, u) in summary.items()})
+    assert not failures, f"{name} vs {equivalent.builtin}: " + "; ".join(failures)
+    for protocol, (ours, theirs, _, _) in summary.items():
+        assert ours >= 8, f"{name}, {protocol}: only {ours} spikes; the protocol tests nothing"
+
+
+@pytest.mark.nest
+def test_a_wrong_translation_is_noticed():
+    """The bounds above catch a 10% error in one parameter: a synaptic time constant (of one
+    receptor of a multisynapse model: an element of NEST's array; of an RKF45 model), the
+    recovery jump of izhikevich's Euler-integrated model."""
+    pytest.importorskip("nest")
+    import lifbridge.nest
+
+    for name, key, change in (("lif_psc_exp_multisynapse", "tau_syn", lambda v: [v[0], v[1] * 1.1, v[2]]),
+                              ("adex_cond_exp", "tau_syn_in", lambda v: v * 1.1),
+                              ("hh_psc_alpha", "tau_syn_ex", lambda v: v * 1.1),
+                              ("izhikevich_psc_delta", "d", lambda v: v * 1.1)):
+        model = _compiled(name)
+        equivalent = lifbridge.nest.builtin_equivalent(model)
+        wrong = {key: change(equivalent.builtin_parameters(model)[key])}
+        runs = builtin_runs(model, builtin_parameters=wrong)
+        failures, _ = builtin_differences(equivalent.builtin, runs, DT_OF.get(Path(model.source).stem, 0.1))
+        assert failures, (name, key)
 
 
 def test_nestml_gives_nests_propagators_for_linear_synapses(tmp_path):

@@ -40,6 +40,7 @@ from lifbridge.runners import nest as nest_runner  # noqa: E402
 from lifbridge.spec import bundled_models  # noqa: E402
 from lifbridge.stimulus import Stimulus, piecewise_signal, steady_rate  # noqa: E402
 from lifbridge.units import parse_unit  # noqa: E402
+from test_compose import COMPILED, MULTISYNAPSE, multisynapse  # noqa: E402  (one module of compositions)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = bundled_models()
@@ -63,11 +64,32 @@ def module():
     return built
 
 
-def fresh_kernel(dt=DT):
+@pytest.fixture(scope="module")
+def compositions_module():
+    """The module of tests/test_compose.py's compositions with a NEST built-in (cached)."""
+    return lnest.build(COMPILED)
+
+
+def fresh_kernel(dt=DT, compositions=False):
     nest.ResetKernel()
     nest.verbosity = nest.VerbosityLevel.ERROR
     nest.resolution = dt
     lnest.install()
+    if compositions:
+        lnest.install(COMPILED)
+
+
+#: every entry of lifbridge.nest.BUILTIN_EQUIVALENTS and the multisynapse compositions
+EQUIVALENT_NAMES = sorted(lnest.BUILTIN_EQUIVALENTS) + sorted(MULTISYNAPSE)
+
+
+def model_and_equivalent(name):
+    """(model, its BuiltinEquivalent) for a name of :data:`EQUIVALENT_NAMES`."""
+    model = multisynapse(name) if name in MULTISYNAPSE else lifbridge.load(name)
+    equivalent = lnest.builtin_equivalent(model)
+    if name in lnest.BUILTIN_EQUIVALENTS:
+        assert lnest.BUILTIN_EQUIVALENTS[name] == equivalent
+    return model, equivalent
 
 
 # ------------------------------------------------------------------------------ stimuli
@@ -197,20 +219,23 @@ def test_a_new_process_loads_the_path_with_plain_nest(module):
 
 
 @pytest.mark.filterwarnings("ignore:\\s*SetStatus\\(\\) is deprecated")
-@pytest.mark.parametrize("name", sorted(lnest.BUILTIN_EQUIVALENTS))
-def test_nest_spellings_are_rejected_by_the_generated_neuron(module, name):
+@pytest.mark.parametrize("name", EQUIVALENT_NAMES)
+def test_nest_spellings_are_rejected_by_the_generated_neuron(module, compositions_module, name):
     """The generated neurons keep lifbridge's names; a NEST spelling (tau_syn_ex for
-    tau_syn_exc, E_ex for E_exc, ...) given to Create, set, SetStatus or SetDefaults
-    raises (NEST's dict_miss_is_error, on by default) instead of being ignored."""
-    fresh_kernel()
+    tau_syn_exc, E_ex for E_exc, an array tau_syn for tau_syn_1, ...) given to Create, set,
+    SetStatus or SetDefaults raises (NEST's dict_miss_is_error, on by default) instead of
+    being ignored."""
+    fresh_kernel(compositions=True)
     assert nest.GetKernelStatus("dict_miss_is_error") is True
-    equivalent = lnest.BUILTIN_EQUIVALENTS[name]
-    neuron = neuron_name(lifbridge.load(name))
+    model, equivalent = model_and_equivalent(name)
+    neuron = neuron_name(model)
     defaults = nest.GetDefaults(neuron)
     renamed = [(ours, theirs) for table in (equivalent.parameters, equivalent.state)
                for ours, (theirs, _) in table.items() if theirs is not None and theirs != ours]
-    if name in ("lif", "lif_cond", "adex", "hh"):
+    if "tau_syn_exc" in model.parameters:
         assert ("tau_syn_exc", "tau_syn_ex") in renamed
+    if name in MULTISYNAPSE:
+        assert ("tau_syn_2", "tau_syn") in renamed
     for ours, theirs in renamed:
         assert ours in defaults and theirs not in defaults, (ours, theirs)
         value = float(defaults[ours]) + 1.0
@@ -686,73 +711,172 @@ def test_module_models_reuses_the_all_models_module():
     assert lnest.module_models(changed) == [changed]
 
 
-def test_builtin_equivalents_map_every_parameter_and_state_variable():
-    """Every model whose hints name a NEST built-in is in the table, with every parameter
-    and state variable; the NEST names exist in the built-in (settable state as status
-    keys, record-only state as recordables) and the defaults agree."""
-    with_builtin = {name for name in MODELS if lifbridge.load(name).hints.get("nest_builtin")}
+def test_builtin_equivalents_cover_every_composition_with_a_builtin():
+    """Every model whose hints name a NEST built-in (compositions and today's names) is in the
+    table, derived from the same translation rules (today's names are their compositions)."""
+    names = set(lifbridge.compositions()) | set(MODELS)
+    with_builtin = {name for name in names if lifbridge.load(name).hints.get("nest_builtin")}
     assert with_builtin == set(lnest.BUILTIN_EQUIVALENTS)
-    for name, equivalent in lnest.BUILTIN_EQUIVALENTS.items():
-        model = lifbridge.load(name)
-        assert set(equivalent.parameters) == set(model.parameters), name
-        assert set(equivalent.state) == set(model.state), name
-        assert model.hints.get("nest_builtin") == equivalent.builtin
-        defaults = nest.GetDefaults(equivalent.builtin)
-        status = equivalent.builtin_parameters(model)
+    assert len(with_builtin - set(MODELS)) == 13
+    for today, composed in (("lif", "lif_psc_exp"), ("lif_cond", "lif_cond_exp"), ("adex", "adex_psc_exp"),
+                            ("hh", "hh_psc_alpha"), ("izhikevich", "izhikevich_psc_delta"),
+                            ("hh_traub", "hh_traub_cond_exp")):
+        assert lnest.BUILTIN_EQUIVALENTS[today] == lnest.BUILTIN_EQUIVALENTS[composed]
+    assert lnest.builtin_equivalent("lif") is lnest.BUILTIN_EQUIVALENTS["lif"]
+    assert lnest.builtin_equivalent(lifbridge.load("lif").with_parameters(tau_m=20.0)) == \
+        lnest.BUILTIN_EQUIVALENTS["lif"]
+    assert lnest.builtin_equivalent("pif") is None and lnest.builtin_equivalent(lifbridge.load("pif")) is None
+    # read-only
+    with pytest.raises(TypeError):
+        lnest.BUILTIN_EQUIVALENTS["mine"] = lnest.BUILTIN_EQUIVALENTS["lif"]
+    # receptors other than NEST's: a multisynapse built-in only for numbered receptors 1..n of one kinetics
+    for receptors in ([(1, "psc_exp"), (2, "psc_alpha")], [(2, "psc_exp"), (1, "psc_exp")], [(1, "psc_exp")],
+                      [("ampa", "psc_exp"), ("gaba", "psc_exp", {}, "inhibitory")]):
+        model = lifbridge.load("lif", receptors=receptors)
+        assert "nest_builtin" not in model.hints and lnest.builtin_equivalent(model) is None, receptors
+
+
+def test_importing_the_nest_backend_loads_no_model():
+    """BUILTIN_EQUIVALENTS is derived on first use: importing lifbridge.nest stays cheap."""
+    code = ("import lifbridge.nest as n\n"
+            "assert n.BUILTIN_EQUIVALENTS._table is None\n"
+            "print(len(n.BUILTIN_EQUIVALENTS), n.BUILTIN_EQUIVALENTS._table is not None)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(len(lnest.BUILTIN_EQUIVALENTS)), "True"]
+
+
+@pytest.mark.parametrize("name", EQUIVALENT_NAMES)
+def test_builtin_equivalents_map_every_parameter_and_state_variable(name):
+    """Every parameter and state variable is mapped; the NEST names exist in the built-in as
+    claimed (a settable state variable is a status key, a record-only one a recordable and no
+    status key, an unrecorded one a status key and no recordable, an internal one neither) and
+    the defaults agree (a multisynapse model's arrays: those of the same receptors at the
+    kinetics' defaults, NEST's defaults for receptor 1)."""
+    model, equivalent = model_and_equivalent(name)
+    assert set(equivalent.parameters) == set(model.parameters), name
+    assert set(equivalent.state) == set(model.state), name
+    assert model.hints.get("nest_builtin") == equivalent.builtin
+    nest.ResetKernel()
+    defaults = nest.GetDefaults(equivalent.builtin)
+    status = equivalent.builtin_parameters(model)
+    node = nest.Create(equivalent.builtin, params=status)            # NEST takes every translated value
+    actual = node.get()
+    for theirs, value in status.items():
+        assert actual[theirs] == pytest.approx(value, rel=1e-12, abs=1e-12), (name, theirs)
+    if name in MULTISYNAPSE:
+        neuron, receptors = MULTISYNAPSE[name]
+        plain = lifbridge.load(neuron, receptors=[r[:2] + ({},) + r[3:] for r in receptors])
+        for theirs, value in equivalent.builtin_parameters(plain).items():
+            expected = np.atleast_1d(defaults[theirs])[0] if isinstance(value, list) else defaults[theirs]
+            assert value == pytest.approx(np.full(len(value), expected) if isinstance(value, list) else expected,
+                                          rel=1e-12, abs=1e-12), (name, theirs)
+        assert sorted(equivalent.receptor_types.values()) == list(range(1, len(receptors) + 1))
+    else:
         for theirs, value in status.items():
             assert defaults[theirs] == pytest.approx(value, rel=1e-12, abs=1e-12), (name, theirs)
-        for ours, (theirs, unit) in equivalent.state.items():
-            assert parse_unit(unit).factor_to(model.state[ours].unit) == 1.0, (name, ours, unit)
-            if theirs is None:                          # NEST keeps it internal
-                assert ours not in equivalent.record_only
-                continue
-            assert theirs in defaults["recordables"], (name, theirs)
-            assert (theirs in defaults) == equivalent.settable(ours), (name, theirs)
-        # the initial state translates; a value NEST cannot take is refused, not dropped
-        initial = {k: v / model.state[k].unit.scale for k, v in model.initial_values_si().items()}
-        translated = equivalent.builtin_state(model, initial)
-        assert set(translated) == {equivalent.state[k][0] for k in model.state if equivalent.settable(k)}
-        for ours in model.state:
-            if not equivalent.settable(ours):
-                with pytest.raises(ValueError, match=ours):
-                    equivalent.builtin_state(model, {ours: initial[ours] + 1.0})
+        assert set(equivalent.receptor_types.values()) == {0}
+    recordables = set(actual["recordables"])
+    for ours, (theirs, unit) in equivalent.state.items():
+        assert parse_unit(unit).factor_to(model.state[ours].unit) == 1.0, (name, ours, unit)
+        if theirs is None:                              # NEST keeps it internal
+            assert ours not in equivalent.record_only and ours not in equivalent.unrecorded
+            continue
+        assert (theirs in recordables) == equivalent.recordable(ours), (name, theirs)
+        assert (theirs in actual) == equivalent.settable(ours), (name, theirs)
+        if equivalent.settable(ours):
+            node.set({theirs: 0.25})                    # SetStatus takes it
+            assert node.get(theirs) == 0.25
+    # the initial state translates; a value NEST cannot take is refused, not dropped
+    initial = {k: v / model.state[k].unit.scale for k, v in model.initial_values_si().items()}
+    translated = equivalent.builtin_state(model, initial)
+    assert set(translated) == {equivalent.state[k][0] for k in model.state if equivalent.settable(k)}
+    for ours in model.state:
+        if not equivalent.settable(ours):
+            with pytest.raises(ValueError, match=ours):
+                equivalent.builtin_state(model, {ours: initial[ours] + 1.0})
+        elif ours in actual or equivalent.state[ours][0] in defaults:
+            assert defaults[equivalent.state[ours][0]] == pytest.approx(translated[equivalent.state[ours][0]],
+                                                                        rel=1e-9, abs=1e-12), (name, ours)
+
+
+def test_names_table_lists_every_entry():
     rows = lnest.names_table()
     assert len(rows) == sum(len(e.parameters) + len(e.state) for e in lnest.BUILTIN_EQUIVALENTS.values())
+    assert {row[0] for row in rows} == set(lnest.BUILTIN_EQUIVALENTS)
+    notes = {(row[0], row[4]): row[7] for row in rows}
+    assert notes[("lif_psc_alpha", "dI_syn_exc")] == "internal in NEST"
+    assert notes[("lif_psc_alpha", "I_syn_inh")] == ("recordable, not settable in NEST; "
+                                                     "NEST's is negative, ours the magnitude")
+    assert notes[("adex_psc_alpha", "dI_syn_inh")] == "settable, not recordable in NEST"
+    assert notes[("adex_psc_alpha", "I_syn_inh")] == ""
 
 
-# synaptic state variables recorded after one excitatory and one inhibitory spike of the
-# given weight, and the tolerance relative to it: exact propagators on both sides for lif,
-# RKF45 on both sides otherwise (NEST with absolute error 1e-3)
-SYNAPTIC_STATE = {"lif": (("I_syn_exc", "I_syn_inh"), 100.0, 1e-12), "lif_cond": (("g_exc", "g_inh"), 2.0, 1e-3),
-                  "adex": (("I_syn_exc", "I_syn_inh"), 100.0, 1e-3), "hh": (("I_syn_exc", "I_syn_inh"), 100.0, 1e-3)}
+#: Synaptic state recorded after one spike per port (weight: current or conductance), and the
+#: tolerance relative to the weight: exact propagators on both sides (iaf_psc_*: 1e-9, the
+#: rounding of differently written propagator expressions), else RKF45 on both sides (1e-3:
+#: NEST's absolute error 1e-3, or aeif's gsl_error_tol 1e-6 on its whole state).
+SYNAPTIC_WEIGHT = {"pA": 100.0, "nS": 2.0}
+EXACT_SYNAPSES = {"iaf_psc_exp", "iaf_psc_alpha", "iaf_psc_exp_multisynapse", "iaf_psc_alpha_multisynapse"}
 
 
-@pytest.mark.parametrize("name", sorted(SYNAPTIC_STATE))
-def test_builtin_equivalents_translate_recorded_state_with_its_sign(module, name):
-    """The table's NEST names, units and signs turn what a multimeter records from the
-    built-in into the generated neuron's values: NEST's iaf_psc_exp and hh_psc_alpha keep
-    the inhibitory current negative, lifbridge (and aeif_psc_exp) its magnitude."""
-    equivalent = lnest.BUILTIN_EQUIVALENTS[name]
-    model = lifbridge.load(name)
-    variables, weight, tolerance = SYNAPTIC_STATE[name]
-    assert set(variables) <= set(equivalent.state)
-    fresh_kernel()
-    recorders = []
-    for neuron, recorded in ((neuron_name(model), list(variables)),
-                             (equivalent.builtin, [equivalent.state[v][0] for v in variables])):
-        node = nest.Create(neuron)
-        for t, w in ((1.0, weight), (3.0, -weight)):
-            generator = nest.Create("spike_generator", params={"spike_times": [t]})
-            nest.Connect(generator, node, syn_spec={"weight": w, "delay": DT})
-        recorder = nest.Create("multimeter", params={"record_from": recorded, "interval": DT})
+@pytest.mark.parametrize("name", EQUIVALENT_NAMES)
+def test_builtin_equivalents_translate_recorded_state_with_its_sign(module, compositions_module, name):
+    """The table's NEST names, units and signs (and receptor types, and weights) turn what a
+    multimeter records from the built-in into the generated neuron's values: NEST's
+    iaf_psc_*, hh_psc_alpha and iaf_psc_*_multisynapse keep an inhibitory current negative,
+    lifbridge (and aeif_psc_*) its magnitude; aeif_cond_alpha_multisynapse takes the
+    magnitude of an inhibitory weight. State NEST lets one set but not record is read with
+    GetStatus at the end."""
+    from lifbridge.nestml import spike_receptors
+
+    model, equivalent = model_and_equivalent(name)
+    suffixes = tuple(f"_{port[:-len('_spikes')].removeprefix('rec')}" for port in model.spike_inputs)
+    synaptic = [v for v in model.state if v.endswith(suffixes)]
+    if not model.spike_inputs or not synaptic:          # delta synapses: no synaptic state
+        assert equivalent.builtin in ("iaf_psc_delta", "aeif_psc_delta", "izhikevich")
+        return
+    recorded = [v for v in synaptic if equivalent.recordable(v)]
+    read = [v for v in synaptic if equivalent.settable(v) and not equivalent.recordable(v)]
+    assert recorded
+    fresh_kernel(compositions=True)
+    generated_ports = spike_receptors(model)
+    recorders, nodes = [], []
+    for side in ("generated", "builtin"):
+        node = nest.Create(neuron_name(model) if side == "generated" else equivalent.builtin)
+        if side == "builtin":
+            node.set(equivalent.builtin_parameters(model))
+        for k, (port, inp) in enumerate(model.spike_inputs.items()):
+            weight = SYNAPTIC_WEIGHT[inp.unit.name] * (-1.0 if inp.sign == "inhibitory" else 1.0)
+            generator = nest.Create("spike_generator", params={"spike_times": [1.0 + 2.0 * k]})
+            syn_spec = equivalent.syn_spec(port, weight) if side == "builtin" else \
+                {"weight": weight, "receptor_type": generated_ports[port]}
+            nest.Connect(generator, node, syn_spec=dict(syn_spec, delay=DT))
+        names = recorded if side == "generated" else [equivalent.state[v][0] for v in recorded]
+        recorder = nest.Create("multimeter", params={"record_from": names, "interval": DT})
         nest.Connect(recorder, node)
         recorders.append(recorder)
-    nest.Simulate(20.0)
+        nodes.append(node)
+    # half a millisecond after each spike, read the state NEST lets one set but not record
+    values, now = [], 0.0
+    for k, port in enumerate(model.spike_inputs):
+        nest.Simulate(1.5 + 2.0 * k - now)
+        now = 1.5 + 2.0 * k
+        suffix = f"_{port[:-len('_spikes')].removeprefix('rec')}"
+        values += [(var, nodes[0].get(var), equivalent.state_sign(var) * nodes[1].get(equivalent.state[var][0]))
+                   for var in read if var.endswith(suffix)]
+    nest.Simulate(12.0 - now)
     ours, theirs = (r.events for r in recorders)
-    for var in variables:
+    exact = equivalent.builtin in EXACT_SYNAPSES
+    for var in recorded:
+        weight = SYNAPTIC_WEIGHT[model.state[var].unit.name]
         translated = equivalent.state_sign(var) * np.asarray(theirs[equivalent.state[var][0]])
         assert np.max(ours[var]) > 0.1 * weight and np.min(ours[var]) >= 0.0, var
-        np.testing.assert_allclose(ours[var], translated, rtol=0.0, atol=tolerance * weight, err_msg=var)
+        np.testing.assert_allclose(ours[var], translated, rtol=0.0, atol=(1e-9 if exact else 1e-3) * weight,
+                                   err_msg=var)
+    assert len(values) == len(read)
+    for var, our_value, their_value in values:           # settable, not recordable
+        assert our_value > 0.1 and our_value == pytest.approx(their_value, rel=1e-3), var
 
 
 def test_nest_build_reports_a_missing_compiler(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import lifbridge
 from lifbridge import overrides
 from lifbridge.overrides import resolve
-from lifbridge.units import AMP
+from lifbridge.units import AMP, SECOND
 
 LIF = lifbridge.load("lif")
 
@@ -151,13 +151,33 @@ def test_alias_table_covers_every_nest_name():
             for ours, (theirs, _unit) in table.items():
                 if theirs is None:
                     continue
-                current = ours in model.state and model.state[ours].unit.dim == AMP
+                # a current or its derivative (hh_psc_alpha's dI_syn_in is internal, aeif_psc_alpha's not)
+                current = ours in model.state and model.state[ours].unit.dim in (AMP, AMP / SECOND)
                 if ours in negated or (current and ours.endswith("_inh")):
                     # NEST keeps it negative (or may): the spelling is refused, never mapped to the magnitude
                     with pytest.raises(lifbridge.ParameterError, match=f"here {ours} holds its magnitude"):
                         overrides.canonical_name(model, theirs)
                 else:
                     assert overrides.canonical_name(model, theirs) == ours, (name, theirs)
+
+
+def test_multisynapse_arrays_are_no_aliases():
+    """NEST's *_multisynapse models keep receptor n's parameters in arrays (tau_syn, E_rev):
+    such a name stands for several of ours and is refused with a "did you mean"; the
+    recordables (I_syn_2, g_3) are our names."""
+    from lifbridge.nest import builtin_equivalent
+
+    for neuron, kinetics in (("lif", "psc_exp"), ("lif", "psc_alpha"), ("adex", "cond_alpha")):
+        model = lifbridge.load(neuron, receptors=[(1, kinetics), (2, kinetics), (3, kinetics, {}, "inhibitory")])
+        equivalent = builtin_equivalent(model)
+        assert equivalent.elements
+        for ours in equivalent.elements:
+            theirs = equivalent.parameters[ours][0]
+            with pytest.raises(lifbridge.ParameterError, match="did you mean"):
+                overrides.canonical_name(model, theirs)
+        for ours, (theirs, _unit) in equivalent.state.items():
+            if theirs is not None:
+                assert theirs == ours and overrides.canonical_name(model, theirs) == ours
 
 
 def test_an_alias_never_hides_a_real_name():
