@@ -125,6 +125,26 @@ class InputPort:
 
 
 @dataclass(frozen=True)
+class Synapse:
+    """What composition (:mod:`lifbridge.compose`) put behind one spike port.
+
+    ``kinetics``: the kinetics' name (``"psc_alpha"``); ``bundled``: True if it is the
+    file of that name in ``models/synapses/`` (whose closed forms :mod:`lifbridge.analytic`
+    knows), False for a file of one's own; ``type``: ``"current"``, ``"conductance"`` or
+    ``"jump"``; ``names``: the kinetics' own names -> the model's (``tau_syn`` ->
+    ``tau_syn_exc``); ``receptor``: ``"exc"``, ``"inh"``, another name, or NEST's
+    receptor number of a ``*_multisynapse`` model.
+    """
+
+    port: str
+    kinetics: str
+    bundled: bool
+    type: str
+    names: MappingProxyType
+    receptor: object = None
+
+
+@dataclass(frozen=True)
 class Constraint:
     """A condition on parameters that must hold, with the reason."""
 
@@ -151,13 +171,16 @@ class Model:
     presets: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     hints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     source: str = "<model>"
+    #: spike port -> :class:`Synapse` for a composed model (empty for a model file with its own ports)
+    synapses: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def __reduce__(self):
         # Read-only mappings cannot be pickled; rebuild them (for worker processes).
         fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
         plain = {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in fields.items()}
         presets = {k: dict(v) for k, v in plain["presets"].items()}
-        return _rebuild_model, (dict(plain, presets=presets),)
+        synapses = {k: replace(v, names=dict(v.names)) for k, v in plain["synapses"].items()}
+        return _rebuild_model, (dict(plain, presets=presets, synapses=synapses),)
 
     # ------------------------------------------------------------------ lookups
     def unit_of(self, name) -> Unit:
@@ -294,6 +317,8 @@ class Model:
 def _rebuild_model(fields):
     proxied = {k: MappingProxyType(v) if isinstance(v, dict) else v for k, v in fields.items()}
     proxied["presets"] = MappingProxyType({k: MappingProxyType(v) for k, v in fields["presets"].items()})
+    proxied["synapses"] = MappingProxyType({k: replace(v, names=MappingProxyType(v.names))
+                                            for k, v in fields["synapses"].items()})
     return Model(**proxied)
 
 
