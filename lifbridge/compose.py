@@ -159,6 +159,7 @@ class Kinetics:
     data: MappingProxyType
     source: str
     notes: str = ""
+    path: str = ""           # the file, resolved
 
     @property
     def names(self):
@@ -201,7 +202,7 @@ def load_kinetics(name_or_path) -> Kinetics:
     key = (str(path.resolve()), stamp)
     if key not in _KINETICS_CACHE:
         data = read_toml(path)
-        _KINETICS_CACHE[key] = _check_kinetics(data, _display_path(path))
+        _KINETICS_CACHE[key] = replace(_check_kinetics(data, _display_path(path)), path=key[0])
     return _KINETICS_CACHE[key]
 
 
@@ -662,7 +663,14 @@ def compose(data, source, *, name=None, synapses=None, receptors=None) -> "Model
     model = build_model(merged, source)
     if current is not None:
         model = _inline_current(model, current, terms, source)
-    return replace(model, source=str(source))
+    from .model import Synapse
+
+    bundled_dir = kinetics_dir().resolve()
+    described = {rec.port: Synapse(rec.port, kinetics[rec.suffix].name,
+                                   Path(kinetics[rec.suffix].path).parent == bundled_dir,
+                                   kinetics[rec.suffix].type, MappingProxyType(dict(suffixed[rec.suffix])), rec.name)
+                 for rec in recs}
+    return replace(model, source=str(source), synapses=MappingProxyType(described))
 
 
 def _nest_builtin(syn, recs, uniform):
