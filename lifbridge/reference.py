@@ -781,9 +781,15 @@ def _setup(model, duration_ms, bias_pA, current, light, signal_dt_ms, rtol, atol
     if not np.all(np.isfinite(breakpoints)):
         raise ValueError("breakpoints_ms must be finite")
     compiled = _Compiled(model)
-    events = _spike_events(model, spikes, duration)
+    if isinstance(spikes, (list, tuple)):
+        if len(spikes) != n:
+            raise ValueError(f"spikes: {len(spikes)} per-neuron inputs for {n} neurons; give one "
+                             f"{{port: [(t_ms, weight), ...]}} per neuron, or one for all")
+        events = [_spike_events(model, item, duration) for item in spikes]
+    else:
+        events = [_spike_events(model, spikes, duration)] * n
     neurons = [_Neuron(compiled, per_neuron[i], inits[i], {k: v[i] for k, v in signals.items()}, breakpoints,
-                       duration, rtol=rtol, atol=atol, max_step=max_step, method=method, spikes=events)
+                       duration, rtol=rtol, atol=atol, max_step=max_step, method=method, spikes=events[i])
                for i in range(n)]
     return model, compiled, neurons, rtol
 
@@ -803,7 +809,7 @@ def reference_simulate(model: Model, *, duration_ms, bias_pA=0.0, current=None, 
     * ``breakpoints_ms``: extra times at which integration restarts (jumps of a callable input).
     * ``spikes``: input spikes, ``{port: [(t_ms, weight), ...]}`` with weights in the port's
       unit and NEST's sign (>= 0 onto an excitatory port, <= 0 onto an inhibitory one), the
-      same for every neuron. Each is applied at its time exactly (integration stops and
+      same for every neuron, or a list of such dicts, one per neuron. Each is applied at its time exactly (integration stops and
       restarts there): the port's ``on_spike`` statements with ``weight`` its magnitude; a
       statement on a variable the refractory period clamps is dropped while the neuron is
       refractory (NEST's delta synapses drop such spikes). A jump that makes the spike
@@ -956,10 +962,11 @@ def simulate(model: Model, stimulus, *, duration_ms, dt_ms=None, record=(), reco
         step = DEFAULT_RECORD_DT_MS if dt_ms is None else float(dt_ms)
         record_times = np.arange(int(round(duration_ms / step))) * step
         record_times = record_times[record_times < duration_ms]
+    spikes = [stimulus.spikes_of(i) for i in range(stimulus.n)] if stimulus.spikes else None
     result = reference_simulate(model, duration_ms=duration_ms, bias_pA=np.asarray(stimulus.bias_pA, dtype=float),
                                 current=stimulus.current_pA, light=stimulus.light,
                                 signal_dt_ms=stimulus.signal_dt_ms, record=record, record_times_ms=record_times,
-                                **overrides)
+                                spikes=spikes, **overrides)
     if record_neurons is not None:
         index = list(record_neurons)
         result.traces = {k: (t, v[index], u) for k, (t, v, u) in result.traces.items()}

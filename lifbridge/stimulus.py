@@ -6,7 +6,9 @@ A :class:`Stimulus` says what one population receives, in NEST's units:
 * ``current``: a piecewise-constant current through the model's current input
   (``I_stim``), either shared by all neurons (1-D) or one column per neuron (2-D),
   sampled every ``signal_dt_ms`` from t = 0,
-* ``light``: a piecewise-constant light intensity (1-D, shared), same sampling.
+* ``light``: a piecewise-constant light intensity (1-D, shared), same sampling;
+* ``spikes``: input spike trains (:class:`SpikeTrain`), each through one spike port
+  of the model into some of the neurons.
 
 A :class:`SimResult` is the plain record a runner returns: spike times in ms per
 neuron, recorded traces in the units of the model spec, what ran, and whether the run
@@ -22,11 +24,40 @@ import numpy as np
 
 
 @dataclass
+class SpikeTrain:
+    """Input spikes through the spike port ``port`` into the neurons ``neurons``.
+
+    Each spike reaches the neurons at its time in ``times_ms`` exactly (a grid point of
+    every clock-driven backend): the port's ``on_spike`` statements run with ``weight``,
+    in the port's unit and with NEST's sign (>= 0 onto an excitatory port, <= 0 onto an
+    inhibitory one).
+    """
+
+    port: str
+    times_ms: np.ndarray
+    weight: float
+    neurons: list
+
+    def __post_init__(self):
+        self.times_ms = np.sort(np.asarray(self.times_ms, dtype=float).ravel())
+        self.neurons = [int(i) for i in self.neurons]
+
+
+@dataclass
 class Stimulus:
     bias_pA: np.ndarray
     current_pA: np.ndarray | None = None
     light: np.ndarray | None = None
     signal_dt_ms: float = 0.1
+    spikes: list = field(default_factory=list)   # SpikeTrain, ...
+
+    def spikes_of(self, neuron: int) -> dict:
+        """``{port: [(t_ms, weight), ...]}`` of the trains that reach ``neuron``."""
+        out = {}
+        for train in self.spikes:
+            if neuron in train.neurons:
+                out.setdefault(train.port, []).extend((float(t), float(train.weight)) for t in train.times_ms)
+        return out
 
     @property
     def n(self) -> int:

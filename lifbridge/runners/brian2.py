@@ -52,7 +52,8 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
             # project (see lifbridge.cache.workspace): concurrent runs never share a
             # directory, and compiled objects are reused where the sources are unchanged.
             key = hashlib.sha256(repr((lb2.to_brian2(model).equations, model.name, stimulus.n, method,
-                                       tuple(sorted(map(str, record))), brian2.__version__)).encode()).hexdigest()[:16]
+                                       tuple(sorted(map(str, record))), brian2.__version__,
+                                       tuple(t.port for t in stimulus.spikes))).encode()).hexdigest()[:16]
             directory = stack.enter_context(workspace(cache_dir(), f"standalone_{key}",
                                                       f"Brian2 standalone project standalone_{key} ({model.name})"))
             brian2.set_device("cpp_standalone", directory=str(directory), build_on_run=True,
@@ -111,7 +112,8 @@ def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, me
         indices = True if record_neurons is None else list(record_neurons)
         monitors = {var: brian2.StateMonitor(group, var, record=indices) for var in record}
     watch = _divergence_watch(brian2, model, group, overrides)
-    net = brian2.Network(group, spikes, *monitors.values(), watch)
+    inputs = _spike_inputs(brian2, model, group, stimulus, dt_ms)
+    net = brian2.Network(group, spikes, *monitors.values(), watch, *inputs)
     with _divergence_reported_here():
         net.run(duration_ms * brian2.ms, namespace={})
     trains = spikes.spike_trains()
@@ -127,6 +129,40 @@ def _run(brian2, model, stimulus, duration_ms, dt_ms, record, record_neurons, me
     result = SimResult(model.name, "brian2", dt_ms, duration_ms, spike_times, traces)
     result.diverged = _divergence_found(brian2, model, watch, dt_ms)
     return result
+
+
+def _spike_inputs(brian2, model, group, stimulus, dt_ms) -> list:
+    """The spike trains of ``stimulus`` as one ``SpikeGeneratorGroup`` (one index per train)
+    and one :func:`lifbridge.brian2.synapses` per port.
+
+    A train's spike at t is emitted in the step that ends at t, and Brian2 applies
+    ``on_pre`` after that step's update: the state at t holds the jump, as in the
+    reference and in NEST (:func:`lifbridge.runners.nest.connect_spike_input`).
+    """
+    trains = stimulus.spikes
+    if not trains:
+        return []
+    indices, times = [], []
+    for k, train in enumerate(trains):
+        grid = np.round(train.times_ms / dt_ms)
+        if len(grid) and grid.min() < 1:
+            raise ValueError(f"input spikes onto {train.port}: times must be >= dt = {dt_ms:g} ms")
+        indices.append(np.full(len(grid), k))
+        times.append((grid - 1) * dt_ms)
+    source = brian2.SpikeGeneratorGroup(len(trains), np.concatenate(indices).astype(int),
+                                        np.concatenate(times) * brian2.ms, name="lifbridge_spike_input")
+    objects = [source]
+    for port in dict.fromkeys(t.port for t in trains):
+        pre, post, weights = [], [], []
+        for k, train in enumerate(trains):
+            if train.port == port:
+                pre += [k] * len(train.neurons)
+                post += list(train.neurons)
+                weights += [train.weight] * len(train.neurons)
+        objects.append(lb2.synapses(source, group, model, port, weight=np.asarray(weights, dtype=float),
+                                    connect=dict(i=np.asarray(pre), j=np.asarray(post)),
+                                    name=f"lifbridge_{port}"))
+    return objects
 
 
 def _divergence_watch(brian2, model, group, overrides):

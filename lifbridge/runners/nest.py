@@ -129,6 +129,49 @@ def connect_spike_input(nest, population, spike_input, dt_ms):
     return generators
 
 
+def spike_receptor(nest, model: Model, port: str, nest_model: str) -> int:
+    """The ``receptor_type`` through which spikes reach ``port`` of a ``nest_model`` neuron of ``model``.
+
+    A model with one port, or with NEST's excitatory/inhibitory pair, takes its spikes on
+    receptor 0 and NEST routes them by the sign of the weight; a model with more ports
+    takes each on its own receptor: NEST's receptor number for a ``*_multisynapse``
+    built-in (the model's numbered receptor), the generated neuron's ``receptor_types``
+    otherwise.
+    """
+    ports = list(model.spike_inputs)
+    if port not in ports:
+        raise ValueError(f"model {model.name!r} has no spike input {port!r}; spike inputs: {', '.join(ports) or 'none'}")
+    if len(ports) == 1 or sorted(ports) == ["exc_spikes", "inh_spikes"]:
+        return 0
+    if nest_model != neuron_name(model):
+        synapse = model.synapses.get(port)
+        if synapse is not None and isinstance(synapse.receptor, int):
+            return synapse.receptor
+        raise ValueError(f"NEST's {nest_model} has no receptor for {model.name}.{port}")
+    types = {k.lower(): v for k, v in receptor_types(nest, nest_model).items()}
+    if port.lower() not in types:
+        raise ValueError(f"NEST's {nest_model} lists no receptor type for {port} (it has: "
+                         f"{', '.join(types) or 'none'})")
+    return int(types[port.lower()])
+
+
+def connect_spike_trains(nest, population, model: Model, trains, dt_ms, nest_model: str):
+    """Connect :class:`lifbridge.stimulus.SpikeTrain` s to their neurons of ``population``.
+
+    A spike due at t is emitted by a ``spike_generator`` at t - dt with a delay of one step,
+    so the port's statements act on the state at t, as in the reference (times are
+    rounded to the grid and must be at least two steps after 0).
+    """
+    for train in trains:
+        times = np.round(train.times_ms / dt_ms) * dt_ms
+        if len(times) and times.min() < 2 * dt_ms - 1e-9:
+            raise ValueError(f"input spikes onto {train.port}: times must be >= 2 dt = {2 * dt_ms:g} ms on NEST")
+        generator = nest.Create("spike_generator", params={"spike_times": np.round(times - dt_ms, 10).tolist()})
+        receptor = spike_receptor(nest, model, train.port, nest_model)
+        nest.Connect(generator, population[list(train.neurons)],
+                     syn_spec={"weight": float(train.weight), "delay": dt_ms, "receptor_type": receptor})
+
+
 def _connect_signal(nest, population, values, stimulus, dt_ms, duration_ms, receptor):
     values = np.asarray(values, dtype=float)
     syn_spec = {"delay": dt_ms}
@@ -258,6 +301,8 @@ def _simulate(model, stimulus, duration_ms, dt_ms, *, record=(), record_neurons=
                         receptors[model.light_input])
     if spike_input:
         connect_spike_input(nest, population, spike_input, dt_ms)
+    if stimulus.spikes:
+        connect_spike_trains(nest, population, model, stimulus.spikes, dt_ms, name)
     recorder = nest.Create("spike_recorder")
     nest.Connect(population, recorder)
     multimeter = None
