@@ -578,3 +578,71 @@ def optogenetic_lif_plateau_rate(I, light, *, C_m, tau_m, E_L, V_th, V_reset, t_
         I, C_m=C_m, tau_m=tau_m, E_L=E_L, V_th=V_th, V_reset=V_reset, t_ref=t_ref,
         g_extra=np.asarray(g_ChR, dtype=float) * open_fraction, E_extra=E_ChR,
     )
+
+
+# ---------------------------------------------------------------------------- single input spike
+#: Bundled synapse kinetics (models/synapses/) -> (the state variable that carries the
+#: current or conductance, its time course after one spike). Both time courses are
+#: NEST's normalisation: the weight is the peak.
+KINETICS_RESPONSES = {"psc_exp": ("I_syn", "exp"), "cond_exp": ("g", "exp"),
+                      "psc_alpha": ("I_syn", "alpha"), "cond_alpha": ("g", "alpha")}
+
+
+def synaptic_response(s, weight, tau_syn, shape):
+    """The current or conductance ``s`` (ms, array) after one spike of ``weight`` at s = 0.
+
+    ``shape="exp"``: w exp(-s/tau); ``"alpha"``: w (s/tau) exp(1 - s/tau) (peak w at
+    s = tau). Zero before the spike. Unit: the weight's."""
+    s = np.asarray(s, dtype=float)
+    x = np.maximum(s, 0.0) / tau_syn
+    if shape == "exp":
+        out = weight * np.exp(-x)
+    elif shape == "alpha":
+        out = weight * x * np.exp(1.0 - x)
+    else:
+        raise ValueError(f"unknown synaptic time course {shape!r}; 'exp' or 'alpha'")
+    return np.where(s >= 0, out, 0.0)
+
+
+def synaptic_peak(weight, tau_syn, shape):
+    """(peak value, time of the peak in ms) of :func:`synaptic_response`."""
+    return float(weight), (0.0 if shape == "exp" else float(tau_syn))
+
+
+def synaptic_integral(weight, tau_syn, shape, until_ms=np.inf):
+    """The integral of :func:`synaptic_response` from 0 to ``until_ms`` (weight x ms):
+    w tau (1 - exp(-T/tau)) for ``exp``, w e tau (1 - (1 + T/tau) exp(-T/tau)) for ``alpha``."""
+    x = until_ms / tau_syn
+    tail = math.exp(-x) if math.isfinite(x) else 0.0
+    if shape == "exp":
+        return float(weight * tau_syn * (1.0 - tail))
+    if shape == "alpha":
+        return float(weight * math.e * tau_syn * (1.0 - (1.0 + (x if math.isfinite(x) else 0.0)) * tail))
+    raise ValueError(f"unknown synaptic time course {shape!r}; 'exp' or 'alpha'")
+
+
+def lif_psp(s, weight, *, C_m, tau_m, shape, tau_syn=None):
+    """The LIF's membrane deflection (mV) ``s`` ms after one input spike, from rest.
+
+    ``shape``: ``"delta"`` (weight in mV: w exp(-s/tau_m)), ``"exp"`` or ``"alpha"``
+    (weight in pA, the current of :func:`synaptic_response`; C_m in pF, times in ms):
+
+    * exp:   w tau_s tau_m / (C_m (tau_m - tau_s)) (exp(-s/tau_m) - exp(-s/tau_s))
+    * alpha: (e w / (C_m tau_s)) exp(-s/tau_m) (1 - (1 + k s) exp(-k s)) / k**2,
+      k = 1/tau_s - 1/tau_m
+
+    (the convolution of the current with the membrane's kernel exp(-s/tau_m)/C_m;
+    tau_s = tau_m is the limit, not handled)."""
+    s = np.maximum(np.asarray(s, dtype=float), 0.0)
+    if shape == "delta":
+        out = weight * np.exp(-s / tau_m)
+    elif shape == "exp":
+        _require(tau_syn != tau_m, "lif_psp: tau_syn = tau_m is the degenerate case; not handled")
+        out = weight * tau_syn * tau_m / (C_m * (tau_m - tau_syn)) * (np.exp(-s / tau_m) - np.exp(-s / tau_syn))
+    elif shape == "alpha":
+        k = 1.0 / tau_syn - 1.0 / tau_m
+        _require(k != 0, "lif_psp: tau_syn = tau_m is the degenerate case; not handled")
+        out = (math.e * weight / (C_m * tau_syn)) * np.exp(-s / tau_m) * (1.0 - (1.0 + k * s) * np.exp(-k * s)) / k**2
+    else:
+        raise ValueError(f"unknown shape {shape!r}; 'delta', 'exp' or 'alpha'")
+    return out

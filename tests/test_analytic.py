@@ -537,3 +537,32 @@ def test_brian2_quantities_are_converted():
     assert an.lif_current_for_rate(40 * b2.Hz, **params) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="tau_m"):
         an.lif_rate(500.0, **dict(params, tau_m=10 * b2.mV))
+
+
+# ---------------------------------------------------------------------------- single input spike
+@pytest.mark.parametrize("shape", ["exp", "alpha"])
+@pytest.mark.parametrize("tau_syn", [0.2, 2.0, 25.0])
+def test_lif_psp_is_the_membrane_driven_by_the_synaptic_current(shape, tau_syn):
+    """C dV/dt = -C V/tau_m + I(t), I the closed-form current, integrated independently."""
+    C, tau_m, w = 250.0, 10.0, 87.0
+    t = np.linspace(0.0, 80.0, 401)
+    sol = solve_ivp(lambda s, y: [-y[0] / tau_m + an.synaptic_response(s, w, tau_syn, shape) / C],
+                    (0.0, 80.0), [0.0], t_eval=t, rtol=1e-12, atol=1e-15, max_step=0.01)
+    psp = an.lif_psp(t, w, C_m=C, tau_m=tau_m, shape=shape, tau_syn=tau_syn)
+    np.testing.assert_allclose(psp, sol.y[0], atol=1e-10 * np.max(np.abs(psp)))
+    delta = an.lif_psp(t, 1.5, C_m=C, tau_m=tau_m, shape="delta")
+    np.testing.assert_allclose(delta, 1.5 * np.exp(-t / tau_m), rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", ["exp", "alpha"])
+def test_synaptic_peak_and_integral_are_those_of_the_time_course(shape):
+    w, tau = 3.5, 1.7
+    peak, at = an.synaptic_peak(w, tau, shape)
+    grid = np.linspace(0.0, 20 * tau, 200001)
+    values = an.synaptic_response(grid, w, tau, shape)
+    assert peak == pytest.approx(values.max(), rel=1e-9) and at == pytest.approx(grid[values.argmax()], abs=1e-3)
+    for until in (0.5 * tau, 3 * tau, np.inf):
+        expected = quad(lambda s: float(an.synaptic_response(s, w, tau, shape)), 0.0,
+                        min(until, 60 * tau), epsabs=1e-13, epsrel=1e-13)[0]
+        assert an.synaptic_integral(w, tau, shape, until) == pytest.approx(expected, rel=1e-10)
+    assert an.synaptic_response(-1.0, w, tau, shape) == 0.0
