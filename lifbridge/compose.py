@@ -49,8 +49,10 @@ Rules:
   ``<neuron>_cond`` when there is one (NEST's ``iaf_cond_*`` take ``g_L`` and other
   defaults than ``iaf_psc_*``, which take ``tau_m``): ``lif_cond_alpha`` is ``lif_cond``
   with ``cond_alpha``.
-* **Brian2 method**: a neuron whose hint is ``exact`` gets ``exponential_euler`` with
-  conductance synapses (``g V`` is not linear with constant coefficients).
+* **Brian2 method**: a neuron whose hint is ``exact`` gets ``rk4`` with conductance
+  synapses (``g V`` is not linear with constant coefficients; the conductances themselves
+  are still updated exactly, and RK4 lets the membrane see them decay within a step,
+  where exponential Euler would hold them at their start-of-step value).
 * **NEST built-in** (``hints["nest_builtin"]``): ``nest[<kinetics>]`` for NEST's two
   receptors ``exc``, ``inh`` of one kinetics; ``nest_multisynapse[<kinetics>]`` for the
   numbered receptors 1, 2, ..., n (n >= 2, in this order, one kinetics, any signs), NEST's
@@ -653,7 +655,7 @@ def compose(data, source, *, name=None, synapses=None, receptors=None) -> "Model
         hints["nest_builtin"] = builtin
     if hints.get("brian2_method") in ("exact", "linear") and any(kinetics[r.suffix].type == "conductance"
                                                                  for r in recs):
-        hints["brian2_method"] = "exponential_euler"
+        hints["brian2_method"] = "rk4"
     if not is_default and "notes" in hints:
         extra = " ".join(dict.fromkeys(kinetics[r.suffix].notes for r in recs if kinetics[r.suffix].notes))
         if extra:

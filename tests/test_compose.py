@@ -136,7 +136,7 @@ def test_the_lif_families_follow_nest_parameterisations():
     assert "tau_m" in psc.parameters and "g_L" not in psc.parameters
     assert "g_L" in cond.parameters and "tau_m" not in cond.parameters
     assert psc.hints["nest_builtin"] == "iaf_psc_alpha" and cond.hints["nest_builtin"] == "iaf_cond_alpha"
-    assert cond.hints["brian2_method"] == "exponential_euler"
+    assert cond.hints["brian2_method"] == "rk4"
     assert lifbridge.load("lif_psc_delta").hints["brian2_method"] == "exact"
     assert lifbridge.load("pif_cond_exp").hints["brian2_method"] == "rk4"
     # the same rule for the explicit API: one name, one model
