@@ -89,7 +89,13 @@ def test_validate_quick_writes_report_json_and_html(tmp_path):
         assert check["passed"] is True
     siegert = [c for c in report["checks"] if c["check"] == "siegert_rate"]
     assert siegert and len(siegert[0]["details"]["rate_hz"]) == len(siegert[0]["details"]["siegert_hz"])
+    # the spike-input protocol ran for lif on Brian2 and on the reference, one table row each
+    spike_checks = {(c["backend"], c["check"]) for c in report["checks"] if c["protocol"] in ("single_spike", "poisson")}
+    assert ("brian2", "poisson_coincidence") in spike_checks and ("reference", "psc_shape") in spike_checks
+    section = next(x for x in report["extras"] if x["name"] == "spike_input")
+    assert [row[:2] for row in section["tables"][0]["rows"]] == [["lif", "reference"], ["lif", "brian2"]]
     html = (out / "index.html").read_text()
+    assert "Spike input through every port" in html
     for figure in ("fi_lif.png", "step_lif.png", "noise_lif.png", "siegert.png"):
         assert (out / figure).stat().st_size > 5000
         assert f"src='{figure}'" in html

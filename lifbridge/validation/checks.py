@@ -160,11 +160,15 @@ def frozen_noise_checks(batch, result, reference, late_release=None):
     (:func:`lifbridge.validation.references.late_release_model`); with it, spikes that
     graze the threshold, on which the two references disagree, are not counted.
     """
-    protocol = batch.protocol("frozen_noise")
+    return _coincidence_records(batch, result, reference, late_release, "frozen_noise", "frozen_noise_coincidence")
+
+
+def _coincidence_records(batch, result, reference, late_release, protocol_name, check):
+    protocol = batch.protocol(protocol_name)
     if protocol is None:
         return []
     model, backend = batch.model.name, result.backend
-    tol = tolerance_for("frozen_noise_coincidence", model, backend)
+    tol = tolerance_for(check, model, backend)
     window = tol.window_ms
     unmatched, total, grazing, fractions = 0, 0, 0, []
     for i in protocol.neurons:
@@ -173,7 +177,7 @@ def frozen_noise_checks(batch, result, reference, late_release=None):
         unmatched, total, grazing = unmatched + u, total + n, grazing + g
         fractions.append(1.0 - u / n if n else 1.0)
     fraction = unmatched / max(total, 1)
-    return [_record(model, backend, "frozen_noise_coincidence", "frozen_noise", fraction, tol.abs, "fraction",
+    return [_record(model, backend, check, protocol_name, fraction, tol.abs, "fraction",
                     fraction <= tol.abs and total > 0, tol.reason, window_ms=window,
                     matched_fraction_per_neuron=fractions, unmatched_spikes=unmatched,
                     grazing_reference_spikes=grazing, bracketed=late_release is not None,
@@ -242,6 +246,155 @@ def siegert_checks(batch, result):
                     bool(np.all(error <= np.asarray(allowed))), tol.reason, points_mV=points, rate_hz=measured,
                     siegert_hz=expected, standard_error_hz=stderr, allowed_hz=allowed, seconds_per_point=seconds *
                     protocol.info["repeats"])]
+
+
+# ---------------------------------------------------------------------------- spike input
+#: How long after the input spike the single-spike responses are judged (ms).
+RESPONSE_WINDOW_MS = 100.0
+
+
+def _samples(result, var, row, t0, until):
+    """(s = t - t0, values) of ``var`` for trace row ``row``, for t0 <= t <= until."""
+    t, values, _ = result.traces[var]
+    t = np.asarray(t, dtype=float)
+    keep = (t >= t0 - 1e-9) & (t <= until + 1e-9)
+    return t[keep] - t0, np.asarray(values[row], dtype=float)[keep]
+
+
+def _trapezoid(y, x) -> float:
+    """The trapezoid rule (numpy's is ``trapz`` before 2.0 and ``trapezoid`` after)."""
+    y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
+    return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)))
+
+
+def _psc_records(batch, result, port, row, var, weight, t0):
+    """The port's current or conductance after one spike against its closed form
+    (:func:`lifbridge.analytic.synaptic_response`): time course, peak and integral."""
+    from .. import analytic
+
+    model = batch.model
+    syn = model.synapses[port]
+    variable, shape = analytic.KINETICS_RESPONSES[syn.kinetics]
+    tau = model.parameters[syn.names["tau_syn"]]
+    tau_ms = tau.value * tau.unit.scale / 1e-3
+    magnitude = abs(weight)            # the state holds the magnitude (NEST's sign convention selects the port)
+    s, values = _samples(result, var, row, t0, t0 + RESPONSE_WINDOW_MS)
+    closed = analytic.synaptic_response(s, magnitude, tau_ms, shape)
+    name, backend = model.name, result.backend
+    details = dict(port=port, variable=var, kinetics=syn.kinetics, tau_syn_ms=tau_ms, weight=weight,
+                   judge=f"closed-form {shape} time course (peak = weight)")
+    records = []
+    tol = tolerance_for("psc_shape", name, backend)
+    error = float(np.max(np.abs(values - closed))) / magnitude if len(s) else float("nan")
+    records.append(_record(name, backend, "psc_shape", "single_spike", error, tol.rel, "fraction of the peak",
+                           bool(len(s)) and error <= tol.rel, tol.reason, samples=len(s), **details))
+    tol = tolerance_for("psc_peak", name, backend)
+    peak_value, peak_time = analytic.synaptic_peak(magnitude, tau_ms, shape)
+    at = int(np.argmax(values)) if len(s) else 0
+    on_grid = float(np.max(closed)) if len(s) else float("nan")
+    error = abs(values[at] - on_grid) / magnitude if len(s) else float("nan")
+    # the peak must also be where the closed form's is, on the same grid
+    same_time = bool(len(s)) and at == int(np.argmax(closed))
+    records.append(_record(name, backend, "psc_peak", "single_spike", error, tol.rel, "relative",
+                           same_time and error <= tol.rel, tol.reason if same_time or not len(s) else
+                           f"the peak is at {s[at]:g} ms after the spike, the closed form's at "
+                           f"{s[int(np.argmax(closed))]:g} ms", peak=values[at] if len(s) else None,
+                           peak_time_ms=s[at] if len(s) else None, closed_form_peak=peak_value,
+                           closed_form_peak_time_ms=peak_time, **details))
+    tol = tolerance_for("psc_integral", name, backend)
+    integral = _trapezoid(values, s) if len(s) > 1 else float("nan")
+    same_rule = _trapezoid(closed, s) if len(s) > 1 else float("nan")
+    exact = analytic.synaptic_integral(magnitude, tau_ms, shape, float(s[-1]) if len(s) else 0.0)
+    error = abs(integral - same_rule) / abs(same_rule) if len(s) > 1 else float("nan")
+    records.append(_record(name, backend, "psc_integral", "single_spike", error, tol.rel, "relative",
+                           len(s) > 1 and error <= tol.rel, tol.reason, integral=integral,
+                           closed_form_trapezoid=same_rule, closed_form_integral=exact,
+                           rule="trapezoid on the recorded samples, the closed form sampled on the same grid",
+                           **details))
+    return records
+
+
+def _lif_closed_form_psp(model, port):
+    """(shape, tau_syn in ms or None) if the PSP of ``port`` has a closed form (the LIF's, with
+    current or delta kinetics of the bundled files), else None."""
+    from .. import analytic
+
+    if model.hints.get("analytic") != "lif" or not {"C_m", "tau_m", "E_L"} <= set(model.parameters):
+        return None
+    syn = model.synapses.get(port)
+    if syn is None or not syn.bundled:
+        return None
+    if syn.kinetics == "psc_delta":
+        return "delta", None
+    if syn.type == "current" and syn.kinetics in analytic.KINETICS_RESPONSES:
+        tau = model.parameters[syn.names["tau_syn"]]
+        return analytic.KINETICS_RESPONSES[syn.kinetics][1], tau.value * tau.unit.scale / 1e-3
+    return None
+
+
+def _psp_record(batch, result, reference, port, neuron, row, weight, t0):
+    """The membrane potential after one spike: against the LIF's closed form where it has one,
+    else against the reference integrator; judged until 1 ms before the reference's next
+    spike (the response of a model that fires on its own, such as hh_traub, is judged
+    between its spikes)."""
+    from .. import analytic
+
+    model = batch.model
+    membrane = batch.protocol("single_spike").info["membrane"]
+    ref_spikes = np.asarray(reference.spike_times_ms[neuron], dtype=float)
+    later = ref_spikes[ref_spikes > t0]
+    until = min(t0 + RESPONSE_WINDOW_MS, (later[0] - 1.0) if len(later) else np.inf, batch.duration_ms - batch.dt_ms)
+    s, values = _samples(result, membrane, row, t0, until)
+    closed_form = _lif_closed_form_psp(model, port)
+    if closed_form is not None:
+        # the closed form starts from rest: the reference must be at E_L when the spike arrives
+        p = {n: model.parameters[n].value for n in ("C_m", "tau_m", "E_L")}
+        _, before = _samples(reference, membrane, row, t0 - batch.dt_ms, t0 - batch.dt_ms)
+        if not (len(before) and abs(before[0] - p["E_L"]) < 1e-9):
+            closed_form = None
+    if closed_form is not None:
+        shape, tau = closed_form
+        judge = p["E_L"] + np.sign(weight) * analytic.lif_psp(s, abs(weight), C_m=p["C_m"], tau_m=p["tau_m"],
+                                                              shape=shape, tau_syn=tau)
+        judge_name = f"closed-form LIF PSP ({shape} input)"
+    else:
+        s_ref, judge = _samples(reference, membrane, row, t0, until)
+        common = min(len(s), len(s_ref))
+        s, values, judge = s[:common], values[:common], judge[:common]
+        judge_name = "reference integrator"
+    tol = tolerance_for("psp_shape", model.name, result.backend)
+    error = float(np.max(np.abs(values - judge))) if len(s) else float("nan")
+    amplitude = float(np.max(np.abs(judge - judge[0]))) if len(s) else float("nan")
+    enough = len(s) >= 10
+    return _record(model.name, result.backend, "psp_shape", "single_spike", error, tol.abs, "mV",
+                   enough and error <= tol.abs, tol.reason if enough else
+                   f"fewer than 10 samples before the reference's next spike ({len(s)})",
+                   port=port, weight=weight, judge=judge_name, window_ms=float(s[-1]) if len(s) else 0.0,
+                   psp_amplitude_mV=amplitude)
+
+
+def spike_input_checks(batch, result, reference, late_release=None):
+    """The spike-input protocol (:func:`lifbridge.validation.protocols.spike_input_batch`):
+    single-spike PSC (closed form) and PSP (closed form or reference) per port, and spike
+    times under frozen Poisson input through every port (reference, bracketed as for
+    frozen noise). For the reference run itself (``result is reference``) only the
+    closed-form checks apply."""
+    protocol = batch.protocol("single_spike")
+    if protocol is None:
+        return []
+    info = protocol.info
+    t0 = float(info["t_spike_ms"])
+    own = result is reference
+    records = []
+    for port, neuron, weight, var in zip(info["ports"], protocol.neurons, info["weights"], info["variables"]):
+        row = batch.record_neurons.index(neuron)
+        if var is not None:
+            records += _psc_records(batch, result, port, row, var, weight, t0)
+        if info["membrane"] and (not own or _lif_closed_form_psp(batch.model, port) is not None):
+            records.append(_psp_record(batch, result, reference, port, neuron, row, weight, t0))
+    if not own:
+        records += _coincidence_records(batch, result, reference, late_release, "poisson", "poisson_coincidence")
+    return records
 
 
 def all_checks(batch, result, reference, late_release=None):

@@ -19,12 +19,12 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from .. import __version__
-from ..records import KnownGap, Report, RunRecord, Section, failure_check, gap_check, plain
+from ..records import KnownGap, Report, RunRecord, Section, Table, failure_check, gap_check, plain
 from .. import backends as registry
 from ..spec import bundled_models, load
 from ..stimulus import first_isi_rate, steady_rate
-from .checks import all_checks, diverged_record, siegert_checks
-from .protocols import build_batch, siegert_batch
+from .checks import all_checks, diverged_record, siegert_checks, spike_input_checks
+from .protocols import build_batch, siegert_batch, spike_input_batch
 from .references import analytic_fi, late_release_reference, reference_batch, siegert_reference
 from .tolerances import KNOWN_GAPS, TOLERANCES, known_gap
 
@@ -86,8 +86,13 @@ DEFAULT_DT_MS = 0.1
 
 
 def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=None, include_siegert=True,
-             include_hh_equivalent=True, backend_options=None):
+             include_hh_equivalent=True, backend_options=None, spike_input=None):
     """Validate ``models`` (default: all bundled) on ``backends`` (default: all installed; quick: Brian2).
+
+    ``spike_input``: the models that run the spike-input protocol (single spikes through
+    every port, frozen Poisson input): by default every composition
+    (:func:`lifbridge.compositions`) when ``models`` is None and not ``quick``, else
+    ``models``; ``()`` for none.
 
     ``dt_ms``: the time step of every run; by default 0.1 ms, or the model's
     ``validation_dt_ms`` hint where its integration scheme needs a finer step.
@@ -96,6 +101,11 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     """
     names = list(models) if models else bundled_models()
     loaded = [m if hasattr(m, "parameters") else load(m) for m in names]
+    if spike_input is None:
+        from ..compose import compositions
+
+        spike_input = compositions() if models is None and not quick else [m for m in loaded if m.spike_inputs]
+    spiking = [m if hasattr(m, "parameters") else load(m) for m in spike_input]
     if backends is None:
         backends = [b for b in registry.available() if registry.get(b).in_quick_runs] if quick \
             else registry.available()
@@ -110,7 +120,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     lif_like = [m for m in loaded if _siegert_applies(m)]
     biophysical = next((m for m in loaded if is_biophysical_reference(m)), None) if include_hh_equivalent else None
     total = len(loaded) * (1 + len(backends)) + (len(lif_like) * len(backends) if include_siegert else 0) \
-        + (1 if biophysical is not None else 0)
+        + (1 if biophysical is not None else 0) + len(spiking) * (1 + len(backends))
     bar = Progress(total, progress)
     runs, checks, extras = [], [], []
     versions = {"lifbridge": __version__, "python": platform.python_version(), "numpy": np.__version__}
@@ -123,6 +133,10 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     workers = max(1, min(len(batches), (os.cpu_count() or 2) - 1))
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     pending = {batch.model.name: pool.submit(_timed_reference, batch) for batch in batches}
+    spike_batches = [spike_input_batch(m, quick=quick, dt_ms=dt_ms or float(m.hints.get("validation_dt_ms",
+                                                                                            DEFAULT_DT_MS)))
+                     for m in spiking]
+    spike_pending = [pool.submit(_timed_reference, batch) for batch in spike_batches]
     hh_future = None
     if biophysical is not None:
         from ..judge import hh_equivalent
@@ -189,6 +203,10 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                     checks.append(diverged_record(model.name, backend, "siegert_run", result.diverged))
                     continue
                 checks.extend(siegert_checks(sbatch, result))
+    if spike_batches:
+        spike_checks = _spike_input_part(spike_batches, spike_pending, backends, options, bar, versions)
+        checks.extend(spike_checks)
+        extras.append(_spike_input_section(spike_batches, spike_checks, backends))
     if hh_future is not None:
         bar.step(f"{biophysical.name}: HH-derived equivalent models")
         try:
@@ -213,6 +231,82 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                                            for m in loaded}},
             "versions": versions, "runs": runs, "checks": checks, "extras": extras,
             "tolerances": [t.__dict__ for t in TOLERANCES], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]})
+
+
+def _spike_input_part(batches, pending, backends, options, bar, versions) -> list:
+    """The check records of the spike-input protocol of every batch on every backend (the
+    runs themselves are not kept: the checks and the section carry the numbers)."""
+    checks = []
+    for batch, future in zip(batches, pending):
+        model = batch.model
+        results = []
+        for backend in backends:
+            bar.step(f"{model.name}: {backend} spike input")
+            gap = known_gap(model.name, backend, "*")
+            if gap is not None:
+                checks.append(gap_check(model.name, backend, gap.reason))
+                continue
+            try:
+                runner = registry.require(backend).runner_module()
+                result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
+                                         record=batch.record, record_neurons=batch.record_neurons,
+                                         **options.get(backend, {}))
+            except Exception as error:
+                checks.append(_failure_record(model.name, backend, "spike_input_run", error))
+                continue
+            versions.update(result.versions)
+            if result.diverged is not None:
+                checks.append(diverged_record(model.name, backend, "spike_input_run", result.diverged))
+                continue
+            results.append(result)
+        bar.step(f"{model.name}: reference integrator (spike input)")
+        try:
+            reference, late_release = future.result()
+        except Exception as error:
+            checks.append(_failure_record(model.name, "reference", "spike_input_reference", error))
+            continue
+        if reference.diverged is not None:
+            checks.append(diverged_record(model.name, "reference", "spike_input_reference", reference.diverged,
+                                          "reference integration"))
+            continue
+        checks.extend(spike_input_checks(batch, reference, reference))
+        for result in results:
+            checks.extend(spike_input_checks(batch, result, reference, late_release))
+    return checks
+
+
+SPIKE_INPUT_CHECKS = ("psc_shape", "psc_peak", "psc_integral", "psp_shape", "poisson_coincidence")
+
+
+def _spike_input_section(batches, checks, backends) -> Section:
+    """One row per model and backend: the worst value of each spike-input check, and its verdict."""
+    judged = ["reference"] + list(backends)
+    rows = []
+    for batch in batches:
+        name = batch.model.name
+        for backend in judged:
+            mine = [c for c in checks if c.model == name and c.backend == backend]
+            if not mine:
+                continue
+            row = [name, backend]
+            for check in SPIKE_INPUT_CHECKS:
+                values = [c.value for c in mine if c.check == check and c.value is not None]
+                row.append(max(values) if values else None)
+            failed = [c for c in mine if not c.passed and not c.known_gap]
+            gaps = [c for c in mine if c.known_gap]
+            row.append("FAIL" if failed else "known gap" if gaps else "pass")
+            rows.append(row)
+    columns = [["model", ""], ["backend", ""], ["PSC time course", "fraction of peak"], ["PSC peak", "relative"],
+               ["PSC integral", "relative"], ["PSP", "mV"], ["Poisson spikes unmatched", "fraction"], ["result", ""]]
+    text = ["Every model receives one spike through each port at rest (the current or conductance against its "
+            "closed form, peak = weight as in NEST; the membrane potential against the LIF's closed form where "
+            "it has one, else the reference integrator) and frozen Poisson trains through every port (spike "
+            "times against the reference, bracketed as for frozen noise). Worst value per model and backend; "
+            "every check with its tolerance is in report.json."]
+    return Section(name="spike_input", title="Spike input through every port (every composition)", text=text,
+                   tables=[Table(name="spike_input", title="Spike-input protocol", columns=columns, rows=rows)],
+                   data={"models": [b.model.name for b in batches],
+                         "duration_ms": batches[0].duration_ms if batches else None})
 
 
 def _as_report(parts) -> Report:

@@ -25,7 +25,7 @@ import numpy as np
 from ..divergence import membrane_potential
 from ..model import Model
 from ..records import plain
-from ..stimulus import Stimulus
+from ..stimulus import SpikeTrain, Stimulus
 
 DEFAULT_RANGE_PA = (0.0, 1000.0)
 LIGHT_INTENSITY = 5.0  # in the unit of the model's light input (mW/mm**2 for optogenetic_lif)
@@ -60,6 +60,8 @@ class Batch:
             "bias_pA": np.round(self.stimulus.bias_pA, 9).tolist(),
             "current_sha": _array_digest(self.stimulus.current_pA),
             "light_sha": _array_digest(self.stimulus.light),
+            "spikes": [[t.port, float(t.weight), list(t.neurons), _array_digest(t.times_ms)]
+                       for t in self.stimulus.spikes],
             "protocols": [{"name": p.name, "neurons": list(p.neurons), "info": plain(p.info)}
                           for p in self.protocols],
             "record": list(self.record), "record_neurons": list(self.record_neurons),
@@ -192,3 +194,116 @@ def siegert_batch(model: Model, *, quick=False, dt_ms=0.1, seed=4321):
                         {"points": [list(pt) for pt in points], "repeats": repeats, "labels": labels,
                          "theta_mV": theta, "V_reset_rel_mV": p["V_reset"] - p["E_L"], "seed": seed})
     return Batch(model, stimulus, duration, dt_ms, [protocol])
+
+
+#: Charge of one input spike in the spike-input protocol, as a fraction of the model's
+#: f-I sweep range times 1 ms: 5% of the range for 1 ms (lif: 100 pA x 1 ms).
+SPIKE_CHARGE_FRACTION = 0.05
+#: Single spikes arrive at this time (ms); their responses are judged from here on.
+SINGLE_SPIKE_MS = 20.0
+#: Poisson input: rates (Hz) onto excitatory and inhibitory ports (split among the
+#: ports of each sign), the charge of one spike (fraction of the f-I range times 1 ms)
+#: and the bias levels (fractions of the f-I range). Few large inputs, partly balanced,
+#: so that fluctuations time the spikes (grid errors are then not carried from spike to
+#: spike, as they are under a steady drive).
+POISSON_RATES_HZ = {"excitatory": 1000.0, "inhibitory": 500.0}
+POISSON_CHARGE_FRACTION = 0.2
+POISSON_BIAS_FRACTIONS = (0.05, 0.1, 0.15)
+
+
+def spike_weight(model, port, charge_pA_ms):
+    """The weight (the port's unit, NEST's sign) of one spike that carries ``charge_pA_ms``.
+
+    Current kinetics: the charge over the time course (bundled exp/alpha kinetics, from
+    their closed forms; a kinetics file of one's own takes charge/1 ms); conductance
+    kinetics: the same charge at a driving force of 60 mV; jumps: the charge over C_m
+    (or 1 mV per pA ms for a model without C_m, such as izhikevich's R = 1 GOhm).
+    """
+    from .. import analytic
+
+    info, syn = model.spike_inputs[port], model.synapses.get(port)
+    sign = -1.0 if info.sign == "inhibitory" else 1.0
+    kind = syn.type if syn is not None else "current"
+    if kind == "jump":
+        c_m = model.parameters.get("C_m")
+        value = charge_pA_ms / (c_m.value * c_m.unit.scale / 1e-12) if c_m is not None else charge_pA_ms
+        unit_scale = 1e-3  # mV
+    else:
+        duration = 1.0
+        response = analytic.KINETICS_RESPONSES.get(syn.kinetics) if syn is not None and syn.bundled else None
+        if response is not None:
+            tau = model.parameters[syn.names["tau_syn"]]
+            duration = analytic.synaptic_integral(1.0, tau.value * tau.unit.scale / 1e-3, response[1])
+        value = charge_pA_ms / duration                       # pA
+        unit_scale = 1e-12
+        if kind == "conductance":
+            value, unit_scale = value / 60.0, 1e-9           # nS at 60 mV
+    return sign * value * unit_scale / info.unit.scale
+
+
+def response_variable(model, port):
+    """The state variable holding ``port``'s current or conductance (bundled kinetics), or None."""
+    from .. import analytic
+
+    syn = model.synapses.get(port)
+    if syn is None or not syn.bundled or syn.kinetics not in analytic.KINETICS_RESPONSES:
+        return None
+    return syn.names[analytic.KINETICS_RESPONSES[syn.kinetics][0]]
+
+
+def spike_input_batch(model: Model, *, quick=False, dt_ms=0.1, seed=2468) -> Batch:
+    """The spike-input protocol: one population, run identically on every backend.
+
+    * ``single_spike``: one neuron per spike port, at rest (no bias), receiving one spike
+      at :data:`SINGLE_SPIKE_MS`; records the membrane potential and the port's current
+      or conductance (PSC / PSP time courses);
+    * ``poisson``: a few neurons at bias levels near rheobase, each receiving its own
+      frozen Poisson train through every port (spike times against the reference).
+
+    Weights carry a fixed charge (:func:`spike_weight`); the trains are Bernoulli on
+    the time grid (at most one spike per step and train), so every backend receives
+    the same spikes at the same grid points.
+    """
+    if not model.spike_inputs:
+        raise ValueError(f"model {model.name!r} has no spike input")
+    lo, hi = current_range(model)
+    span = hi - lo
+    charge = SPIKE_CHARGE_FRACTION * span * 1.0
+    poisson_charge = POISSON_CHARGE_FRACTION * span * 1.0
+    duration = 300.0 if quick else 1000.0
+    ports = list(model.spike_inputs)
+    trains, bias = [], []
+    single = []
+    for port in ports:
+        single.append(len(bias))
+        bias.append(0.0)
+        trains.append(SpikeTrain(port, [SINGLE_SPIKE_MS], spike_weight(model, port, charge), [single[-1]]))
+    rng = np.random.default_rng(seed)
+    steps = int(round(duration / dt_ms))
+    grid = np.arange(2, steps) * dt_ms
+    by_sign = {s: [p for p in ports if model.spike_inputs[p].sign == s] for s in POISSON_RATES_HZ}
+    poisson = []
+    for fraction in POISSON_BIAS_FRACTIONS:
+        neuron = len(bias)
+        poisson.append(neuron)
+        bias.append(lo + fraction * span)
+        for port in ports:
+            sign = model.spike_inputs[port].sign or "excitatory"
+            rate = POISSON_RATES_HZ[sign] / max(1, len(by_sign.get(sign, [])))
+            times = grid[rng.random(len(grid)) < rate * dt_ms * 1e-3]
+            trains.append(SpikeTrain(port, times, spike_weight(model, port, poisson_charge), [neuron]))
+    membrane = membrane_potential(model)
+    variables = {p: response_variable(model, p) for p in ports}
+    record = ((membrane,) if membrane else ()) + tuple(v for v in variables.values() if v)
+    stimulus = Stimulus(np.asarray(bias, dtype=float), signal_dt_ms=dt_ms, spikes=trains)
+    protocols = [
+        Protocol("single_spike", single, {"ports": ports, "t_spike_ms": SINGLE_SPIKE_MS,
+                                          "weights": [trains[k].weight for k in range(len(ports))],
+                                          "units": [model.spike_inputs[p].unit.name for p in ports],
+                                          "variables": [variables[p] for p in ports], "membrane": membrane,
+                                          "charge_pA_ms": charge}),
+        Protocol("poisson", poisson, {"bias_pA": [bias[i] for i in poisson], "rates_hz": dict(POISSON_RATES_HZ),
+                                      "charge_pA_ms": poisson_charge, "seed": seed,
+                                      "input_spikes": int(sum(len(t.times_ms) for t in trains[len(ports):]))}),
+    ]
+    return Batch(model, stimulus, duration, dt_ms, protocols, record, list(single))

@@ -64,13 +64,18 @@ def late_release_model(model, dt_ms):
                                              period=ex.BinOp("+", model.refractory.period, step)))
 
 
+#: Protocols whose spike times are judged against two bracketing references.
+BRACKETED_PROTOCOLS = ("frozen_noise", "poisson")
+
+
 def late_release_reference(batch: Batch, use_cache=True):
-    """The reference of the frozen-noise neurons with the clamp released one step later
-    (:func:`late_release_model`), or None where there is no such bracket."""
-    late, noise = late_release_model(batch.model, batch.dt_ms), batch.protocol("frozen_noise")
-    if late is None or noise is None:
+    """The reference of the frozen-noise and Poisson-input neurons with the clamp released one
+    step later (:func:`late_release_model`), or None where there is no such bracket."""
+    late = late_release_model(batch.model, batch.dt_ms)
+    neurons = [i for name in BRACKETED_PROTOCOLS if batch.protocol(name) for i in batch.protocol(name).neurons]
+    if late is None or not neurons:
         return None
-    result = reference_batch(replace(batch, model=late), use_cache=use_cache, neurons=noise.neurons)
+    result = reference_batch(replace(batch, model=late), use_cache=use_cache, neurons=neurons)
     return result if result.diverged is None else None
 
 
@@ -113,7 +118,7 @@ def _compute(batch: Batch, only=None) -> SimResult:
     traces = {var: np.full((len(batch.record_neurons), len(record_times)), np.nan) for var in batch.record}
     # neurons without time-varying input are simulated together, the others one by one
     plain = [i for i in range(n) if spike_times[i] is None and not _varies(stim.current_pA, i)
-             and not _varies(stim.light, i)]
+             and not _varies(stim.light, i) and not stim.spikes_of(i)]
     if plain:
         result = reference_simulate(batch.model, duration_ms=batch.duration_ms, bias_pA=stim.bias_pA[plain])
         for j, i in enumerate(plain):
@@ -130,6 +135,8 @@ def _compute(batch: Batch, only=None) -> SimResult:
             kwargs["current"] = np.asarray(stim.current_pA)[:, i]
         if _varies(stim.light, i):
             kwargs["light"] = np.asarray(stim.light)[:, i]
+        if stim.spikes_of(i):
+            kwargs["spikes"] = stim.spikes_of(i)
         record = batch.record if i in batch.record_neurons else ()
         result = reference_simulate(batch.model, duration_ms=batch.duration_ms, bias_pA=float(stim.bias_pA[i]),
                                     signal_dt_ms=stim.signal_dt_ms, record=record, record_times_ms=record_times,

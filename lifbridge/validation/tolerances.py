@@ -12,6 +12,7 @@ by less than one step. A rate r then differs from the true rate by less than
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
 
@@ -89,6 +90,55 @@ TOLERANCES = [
               reason="fixed-step integration of the exponential upswing (Brian2 RK4 at 0.1 ms) delays spikes by "
                      "0.1-0.3 ms and the adaptation current carries the delay forward: at most 10% of spikes may lack "
                      "a partner within +-1 ms"),
+    # ---------------------------------------------------------------- spike input (single spike, Poisson)
+    # Measured on every composition (lifbridge validate, full): the values quoted are the worst.
+    Tolerance("psc_shape", "*", "*", rel=1e-8, reason="linear synaptic kinetics are propagated exactly: Brian2's "
+              "exact solver every step (worst 5e-14 of the peak), NESTML's propagators (1e-15 for exponential "
+              "kinetics; 5.7e-10 for alpha kinetics, whose normalisation constant e reaches NEST's C++ as "
+              "2.71828183)"),
+    Tolerance("psc_shape", "*", "reference", rel=1e-6, reason="the reference integrates the synaptic state "
+              "together with the neuron at rtol 1e-10 and per-state absolute tolerances (worst 6e-7 of the peak, "
+              "adex_cond_alpha; 1e-10 to 1e-8 elsewhere)"),
+    Tolerance("psc_peak", "*", "*", rel=1e-8, reason="as psc_shape: the sampled peak against the closed form's on "
+              "the same grid (the true peak when tau_syn is a multiple of dt)"),
+    Tolerance("psc_peak", "*", "reference", rel=1e-6, reason="as psc_shape for the reference"),
+    Tolerance("psc_integral", "*", "*", rel=1e-8, reason="as psc_shape: the trapezoid rule on the samples against "
+              "the same rule on the closed form"),
+    Tolerance("psc_integral", "*", "reference", rel=1e-6, reason="as psc_shape for the reference"),
+    Tolerance("psp_shape", "*", "*", abs=1e-5, reason="the LIF's PSP has a closed form, met to round-off (1e-10 mV) "
+              "by Brian2 and NEST and to 4e-9 mV by the reference; other models against the reference: NEST's "
+              "RKF45 at its default tolerance within 4e-6 mV"),
+    Tolerance("psp_shape", "*_cond_*", "brian2", abs=5e-3, reason="RK4 at dt = 0.1 ms with conductances of "
+              "tau_syn_exc = 0.2 ms (NEST's defaults): the membrane sees g(t) V(t), a product that RK4 integrates "
+              "to fourth order in dt/tau_syn = 0.5 (worst 0.002 mV of 0.3-1 mV PSPs, izhikevich_cond_alpha)"),
+    Tolerance("psp_shape", "adex_*", "brian2", abs=5e-3, reason="RK4 at dt = 0.1 ms on the exponential term with "
+              "tau_syn_exc = 0.2 ms (worst 0.001 mV)"),
+    Tolerance("psp_shape", "hh_*", "brian2", abs=0.05, reason="hh's Brian2 method is exponential Euler (first "
+              "order; the method of Brian2's own HH examples): at dt = 0.01 ms its PSP is off by up to 0.03 mV "
+              "of 1.2 mV; RK4 (method=\"rk4\") meets the reference to 1e-7 mV"),
+    Tolerance("psp_shape", "hh_cond_*", "brian2", abs=0.05, reason="as hh_*: exponential Euler at dt = 0.01 ms "
+              "(worst 0.028 mV, hh_cond_exp)"),
+    Tolerance("psp_shape", "hh_traub_*", "brian2", abs=1e-4, reason="RK4 at dt = 0.01 ms (worst 6e-6 mV)"),
+    Tolerance("poisson_coincidence", "*", "*", abs=0.1, window_ms=0.5,
+              reason="the same Poisson trains must give the same spikes: at most 10% of all spikes may lack a "
+                     "partner within +-0.5 ms, judged against two references bracketing the refractory release "
+                     "as for frozen noise; inputs are few and large and partly balanced, so that fluctuations time "
+                     "the spikes"),
+    Tolerance("poisson_coincidence", "adex_*", "*", abs=0.15, window_ms=1.0,
+              reason="as for frozen noise: the exponential upswing is integrated at fixed dt (Brian2) or reset at "
+                     "the end of the step (the generated NEST neuron; NEST's aeif_* reset inside RKF45 substeps), "
+                     "and the adaptation current carries the delay forward: +-1 ms; with 25-60 spikes per run a few "
+                     "threshold-grazing responses weigh: measured 12% unmatched (adex_cond_alpha on NEST)"),
+    Tolerance("poisson_coincidence", "izhikevich_*", "*", abs=0.15, window_ms=1.0,
+              reason="the quadratic upswing is cut at V_th on the grid and the model has no refractory period to "
+                     "bracket; near its saddle-node the upswing is slow, so a difference in the last digits moves "
+                     "a spike by milliseconds or decides a grazing one; with about 30 spikes per run (10 Hz) each "
+                     "such spike is 3%: measured 12-13% unmatched on NEST and Brian2 alike, which agree with each "
+                     "other spike for spike (izhikevich_psc_alpha, izhikevich_cond_alpha)"),
+    Tolerance("poisson_coincidence", "hh_*", "brian2", abs=0.15, window_ms=0.5,
+              reason="hh's exponential Euler (first order) at dt = 0.01 ms moves spikes by up to 0.1 ms, which "
+                     "decides some threshold-grazing responses to the large inputs: measured 13% unmatched "
+                     "(hh_psc_delta), 15% allowed"),
     # ---------------------------------------------------------------- light
     Tolerance("light_open_fraction", "*", "*", abs=1e-3, reason="opsin kinetics are linear given the light: "
               "integrated exactly or by a high-order scheme"),
@@ -148,22 +198,36 @@ KNOWN_GAPS = [
     KnownGap("*", "reference", "hh_equivalent_gamma_noise_lif",
              "HH resonates (its step response overshoots) and fires on fluctuations that the LIF's single RC "
              "filters out: spike times under frozen noise are not expected to match"),
-    KnownGap("pif", "*", "frozen_noise_coincidence",
-             "a perfect integrator has no leak, so nothing pulls two trajectories together: the timing error of "
-             "grid detection (under one step per spike) is never forgotten and spike times drift apart over a run; "
-             "spike-time agreement is not expected, the f-I and step checks still apply"),
+    *[KnownGap("pif*", "*", check,
+               "a perfect integrator has no leak, so nothing pulls two trajectories together: the timing error of "
+               "grid detection (under one step per spike) is never forgotten and spike times drift apart over a "
+               "run; spike-time agreement is not expected, the other checks still apply")
+      for check in ("frozen_noise_coincidence", "poisson_coincidence")],
 ]
 
 
+def _model_score(pattern: str, model: str) -> int:
+    """How specifically ``pattern`` names ``model``: 4 by name, between 2 and 3 by a pattern
+    such as ``adex_*`` (a family of compositions; the longer pattern wins: ``hh_traub_*``
+    over ``hh_*``), 0 for ``*``; -1 if it does not match."""
+    if pattern == model:
+        return 4
+    if pattern == "*":
+        return 0
+    return 2 + min(len(pattern.replace("*", "")), 99) / 100 if fnmatch.fnmatchcase(model, pattern) else -1
+
+
 def tolerance_for(check: str, model: str, backend: str) -> Tolerance:
-    """The most specific tolerance row for (check, model, backend)."""
+    """The most specific tolerance row for (check, model, backend); a row's model may be a
+    name, a pattern (``adex_*``, ``*_cond_*``) or ``*``."""
     best, best_score = None, -1
     for row in TOLERANCES:
         if row.check != check:
             continue
-        if row.model not in ("*", model) or row.backend not in ("*", backend):
+        model_score = _model_score(row.model, model)
+        if model_score < 0 or row.backend not in ("*", backend):
             continue
-        score = (row.model != "*") * 2 + (row.backend != "*")
+        score = model_score + (row.backend != "*")
         if score > best_score:
             best, best_score = row, score
     if best is None:
@@ -184,6 +248,6 @@ def rate_allowance(rate_hz, dt_ms, tolerance: Tolerance):
 
 def known_gap(model: str, backend: str, protocol: str):
     for gap in KNOWN_GAPS:
-        if gap.model in ("*", model) and gap.backend in ("*", backend) and gap.protocol in ("*", protocol):
+        if _model_score(gap.model, model) >= 0 and gap.backend in ("*", backend) and gap.protocol in ("*", protocol):
             return gap
     return None
