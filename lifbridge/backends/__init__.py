@@ -36,6 +36,8 @@ __all__ = ["REGISTRY", "names", "get", "require", "available", "describe", "gene
 REGISTRY = MappingProxyType({
     "brian2": "lifbridge.backends.brian2",
     "nest": "lifbridge.backends.nest",
+    "pynn.nest": "lifbridge.backends.pynn_nest",
+    "pynn.brian2": "lifbridge.backends.pynn_brian2",
 })
 
 _loaded: dict = {}

@@ -1,0 +1,190 @@
+"""One population of a lifbridge model run through PyNN, shared by the PyNN runners.
+
+:func:`simulate` takes the PyNN backend module ``sim`` and the backend's timing
+(:class:`Timing`), so it names no simulator: the runners
+(:mod:`lifbridge.runners.pynn_nest`, :mod:`lifbridge.runners.pynn_brian2`) pass theirs.
+
+Inputs, in PyNN's units and sign conventions (converted with :mod:`lifbridge.pynn.names`):
+
+* the bias current and ``I_e`` go into ``i_offset`` (nA), per neuron;
+* a time-varying current (``current_pA``) becomes one ``StepCurrentSource`` per column;
+* input spikes (``stimulus.spikes``) become one ``SpikeSourceArray`` per train,
+  projected onto the neurons of the train through the port's receptor type, with the
+  weight in PyNN's unit and sign (an inhibitory conductance positive);
+* a light signal is refused (PyNN's current sources reach only the current input).
+
+Spike times are reported at the grid point where the crossing is found, as NEST does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model import Model
+from ..overrides import resolve
+from ..stimulus import SimResult, Stimulus
+from ..units import parse_unit
+from .names import pynn_names
+
+NANOAMP = parse_unit("nA")
+PICOAMP = parse_unit("pA")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a PyNN backend's clock relates to lifbridge's (in time steps).
+
+    ``spike_source_steps``: how many steps before the time a spike is due to act its
+    ``SpikeSourceArray`` time must be (projection delay: one step); ``current_steps``:
+    the same for a ``StepCurrentSource`` change; ``reported_spike_steps``: added to the
+    spike times PyNN reports; ``first_current_step``: the first step at which a current
+    source change can act (earlier changes go into ``i_offset`` for those steps).
+    """
+
+    spike_source_steps: int
+    current_steps: int
+    reported_spike_steps: int
+    first_current_step: int = 0
+    first_trace_step: int = 0
+
+
+def _pynn_values(names, values: dict) -> dict:
+    """Spec name -> value (spec units) as PyNN name -> value (PyNN units)."""
+    out = {}
+    for spec, value in values.items():
+        item = next(n for n in names.parameters + names.state if n.spec == spec)
+        factor = item.spec_unit.factor_to(item.pynn_unit)
+        out[item.pynn] = np.asarray(value, dtype=float) * factor if np.ndim(value) else float(value) * factor
+    return out
+
+
+def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, duration_ms, dt_ms, timing: Timing,
+             record=(), record_neurons=None, setup=None, **overrides) -> SimResult:
+    """Run ``stimulus.n`` neurons of ``model`` on the PyNN backend module ``sim`` (see the module docstring)."""
+    started = time.perf_counter()
+    if stimulus.light is not None:
+        raise ValueError(f"{backend}: PyNN's current sources reach only the current input of {model.name}; "
+                         f"run the light input on the nest or brian2 backend")
+    resolved = resolve(model, overrides, n=stimulus.n)
+    names = pynn_names(model)
+    sim.setup(timestep=dt_ms, min_delay=dt_ms, **(setup or {}))
+    Type = cell_type(model, sim)
+    parameters = resolved.parameter_values()
+    if "I_e" in model.parameters:
+        parameters["I_e"] = np.asarray(stimulus.bias_pA, dtype=float) * PICOAMP.factor_to(model.parameters["I_e"].unit) \
+            + np.asarray(parameters["I_e"], dtype=float)
+    elif np.any(stimulus.bias_pA):
+        raise ValueError(f"model {model.name!r} has no bias current parameter I_e")
+    bias = np.asarray(parameters.get("I_e", 0.0), dtype=float) * np.ones(stimulus.n)  # pA
+    if "I_e" in model.parameters:
+        bias = bias * model.parameters["I_e"].unit.factor_to(PICOAMP)
+    cells = sim.Population(stimulus.n, Type(**{k: v for k, v in _pynn_values(names, parameters).items()}))
+    cells.initialize(**_pynn_values(names, resolved.initial_values()))
+    head = _connect_current(sim, cells, names, model, stimulus, dt_ms, duration_ms, timing)
+    _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing)
+    pynn_record = [_pynn_name(names, var) for var in record]
+    cells.record("spikes")
+    if pynn_record:
+        (cells if record_neurons is None else cells[list(record_neurons)]).record(pynn_record)
+    _run(sim, cells, names, bias, head, dt_ms, duration_ms)
+    block = cells.get_data()
+    segment = block.segments[-1]
+    shift = timing.reported_spike_steps * dt_ms
+    spikes = [np.zeros(0) for _ in range(stimulus.n)]
+    for position, train in enumerate(segment.spiketrains):
+        index = int(train.annotations.get("source_index", position))
+        times = np.round(np.asarray(train.magnitude, dtype=float) + shift, 10)
+        spikes[index] = np.sort(times[times <= duration_ms + 1e-9])
+    traces = {}
+    for var, pynn in zip(record, pynn_record):
+        signal = next(s for s in segment.analogsignals if s.name == pynn)
+        item = names.by_pynn[pynn]
+        t = np.asarray(signal.times.rescale("ms").magnitude, dtype=float)
+        values = np.asarray(signal.magnitude, dtype=float).T * item.to_spec
+        steps = np.round(t / dt_ms)
+        keep = (steps >= timing.first_trace_step) & (steps < timing.first_trace_step + round(duration_ms / dt_ms))
+        traces[var] = (t[keep], values[:, keep], item.spec_unit.name)
+    sim.end()
+    return SimResult(model.name, backend, dt_ms, duration_ms, spikes, traces, {}, time.perf_counter() - started)
+
+
+def _pynn_name(names, var: str) -> str:
+    for item in names.state:
+        if item.spec == var:
+            return item.pynn
+    raise ValueError(f"record {var}: not a state variable of the PyNN cell type; state: "
+                     f"{', '.join(n.spec for n in names.state)}")
+
+
+def _connect_current(sim, cells, names, model, stimulus, dt_ms, duration_ms, timing) -> list:
+    """StepCurrentSources for ``stimulus.current_pA``; returns the samples (pA, per neuron) of the
+    first ``timing.first_current_step`` steps, which go into ``i_offset``."""
+    if stimulus.current_pA is None:
+        return []
+    if model.input_current is None:
+        raise ValueError(f"model {model.name!r} has no current input for a time-varying current")
+    values = np.asarray(stimulus.current_pA, dtype=float)
+    columns = values[:, None] * np.ones((1, stimulus.n)) if values.ndim == 1 else values
+    factor = PICOAMP.factor_to(NANOAMP)
+    head = []
+    for step in range(min(timing.first_current_step, int(round(duration_ms / dt_ms)))):
+        k = min(int(np.floor(step * dt_ms / stimulus.signal_dt_ms + 1e-9)), len(columns) - 1)
+        head.append(columns[k])
+    for i in range(stimulus.n):
+        column = columns[:, i]
+        changes = np.flatnonzero(np.diff(np.concatenate([[0.0], column])) != 0)
+        times = changes * stimulus.signal_dt_ms - timing.current_steps * dt_ms
+        first = timing.first_current_step * dt_ms - timing.current_steps * dt_ms
+        keep = times >= first - 1e-9
+        if not keep.all() and (~keep).any():
+            # the latest change before the first possible step takes effect then
+            last_early = np.flatnonzero(~keep)[-1]
+            keep[last_early] = True
+            times[last_early] = first
+        times, amplitudes = np.round(times[keep], 10), column[changes][keep] * factor
+        if len(times) and (len(times) > 1):
+            last = np.append(times[1:] != times[:-1], True)
+            times, amplitudes = times[last], amplitudes[last]
+        if len(times):
+            source = sim.StepCurrentSource(times=times.tolist(), amplitudes=amplitudes.tolist())
+            source.inject_into(cells[[i]])
+    return head
+
+
+def _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing):
+    for train in getattr(stimulus, "spikes", None) or []:
+        if train.port not in names.receptors:
+            raise ValueError(f"model {model.name!r} has no spike input {train.port!r}; spike inputs: "
+                             f"{', '.join(names.receptors) or 'none'}")
+        grid = np.round(np.asarray(train.times_ms, dtype=float) / dt_ms)
+        if len(grid) and grid.min() < timing.spike_source_steps + 1:
+            raise ValueError(f"input spikes onto {train.port}: times must be >= "
+                             f"{(timing.spike_source_steps + 1) * dt_ms:g} ms through PyNN")
+        weight_unit = names.weight_units[train.port]
+        weight = float(train.weight) * model.inputs[train.port].unit.factor_to(weight_unit)
+        if names.conductance_based:
+            weight = abs(weight)  # PyNN: conductances are positive on every receptor
+        source = sim.Population(1, sim.SpikeSourceArray(
+            spike_times=np.round((grid - timing.spike_source_steps) * dt_ms, 10).tolist()))
+        sim.Projection(source, cells[list(train.neurons)], sim.AllToAllConnector(),
+                       sim.StaticSynapse(weight=weight, delay=dt_ms), receptor_type=names.receptors[train.port])
+
+
+def _run(sim, cells, names, bias, head, dt_ms, duration_ms):
+    """``sim.run(duration_ms)``, with the current of the first steps added to ``i_offset`` for those steps."""
+    if not head:
+        sim.run(duration_ms)
+        return
+    to_pynn = PICOAMP.factor_to(NANOAMP)
+    i_offset = names.by_pynn and next(n.pynn for n in names.parameters if n.spec == "I_e")
+    for sample in head:
+        cells.set(**{i_offset: ((bias + sample) * to_pynn).tolist()})
+        sim.run(dt_ms)
+    cells.set(**{i_offset: (bias * to_pynn).tolist()})
+    rest = duration_ms - len(head) * dt_ms
+    if rest > 1e-9:
+        sim.run(rest)
+

@@ -1,0 +1,51 @@
+"""pynn.brian2 runner: one PyNN population of lifbridge's Brian2 equations on pyNN.brian2.
+
+The network is built by :func:`lifbridge.pynn.run.simulate` with pyNN.brian2's timing:
+Brian2 stamps a spike with the start of the step in which the threshold is crossed, one
+step before the grid point lifbridge reports (the runner adds it), and a spike or a
+current change given for time t acts on the state at t as on the brian2 backend.
+"""
+
+from __future__ import annotations
+
+from ..model import Model
+from ..pynn import run
+from ..pynn.brian2 import cell_type
+from ..stimulus import SimResult, Stimulus
+
+#: pyNN.brian2's clock against lifbridge's (see :class:`lifbridge.pynn.run.Timing`).
+TIMING = run.Timing(spike_source_steps=2, current_steps=0, reported_spike_steps=1, first_current_step=0)
+
+
+#: Brian2's code generation target of these runs: the brian2 backend's default run option
+#: (numpy: nothing to compile; PyNN's own default, cython, compiles each model first).
+CODEGEN_TARGET = "numpy"
+
+
+def versions():
+    import brian2
+    import pyNN
+
+    return {"pynn": pyNN.__version__, "brian2": brian2.__version__}
+
+
+def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
+             record_neurons=None, **overrides) -> SimResult:
+    """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.brian2 for ``duration_ms``.
+
+    ``overrides``: parameter and initial values (spec names and units, read by
+    :func:`lifbridge.overrides.resolve`); ``record``: state variables (spec names; traces in
+    spec units).
+    """
+    import brian2
+    import pyNN.brian2 as sim
+
+    target = brian2.prefs.codegen.target
+    brian2.prefs.codegen.target = CODEGEN_TARGET
+    try:
+        result = run.simulate(sim, "pynn.brian2", cell_type, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
+                              timing=TIMING, record=record, record_neurons=record_neurons, **overrides)
+    finally:
+        brian2.prefs.codegen.target = target
+    result.versions = versions()
+    return result
