@@ -49,6 +49,7 @@ class Timing:
     reported_spike_steps: int
     first_current_step: int = 0
     first_trace_step: int = 0
+    first_spike_step: int = 3
 
 
 def _pynn_values(names, values: dict) -> dict:
@@ -160,9 +161,10 @@ def _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing):
             raise ValueError(f"model {model.name!r} has no spike input {train.port!r}; spike inputs: "
                              f"{', '.join(names.receptors) or 'none'}")
         grid = np.round(np.asarray(train.times_ms, dtype=float) / dt_ms)
-        if len(grid) and grid.min() < timing.spike_source_steps + 1:
+        if len(grid) and grid.min() < timing.first_spike_step:
             raise ValueError(f"input spikes onto {train.port}: times must be >= "
-                             f"{(timing.spike_source_steps + 1) * dt_ms:g} ms through PyNN")
+                             f"{timing.first_spike_step * dt_ms:g} ms through PyNN (got {grid.min() * dt_ms:g} ms); "
+                             f"start the trains later or use the nest or brian2 backend")
         weight_unit = names.weight_units[train.port]
         weight = float(train.weight) * model.inputs[train.port].unit.factor_to(weight_unit)
         if names.conductance_based:

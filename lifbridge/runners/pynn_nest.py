@@ -16,7 +16,9 @@ from ..pynn.nest import cell_type
 from ..stimulus import SimResult, Stimulus
 
 #: pyNN.nest's clock against lifbridge's (measured against the nest backend, tests/test_pynn.py):
-#: a SpikeSourceArray time one step before the spike is due (projection delay: one step);
+#: a SpikeSourceArray time one step before the spike is due (projection delay: one step; PyNN
+#: moves on-grid spike_generator times one more step earlier for the parrot neurons, so the
+#: earliest spike is due at 3 dt);
 #: PyNN moves current source times one min_delay earlier itself, but a change can act from the
 #: second step on only (the first step's current goes into i_offset); traces start at dt.
 TIMING = run.Timing(spike_source_steps=1, current_steps=0, reported_spike_steps=0, first_current_step=1,
