@@ -103,3 +103,29 @@ def test_per_neuron_spikes_reach_only_their_neurons():
     assert V[0] == pytest.approx(E_L)
     assert result.spike_times_ms[1].tolist() == [5.0] and len(result.spike_times_ms[2]) == 0
     assert V[2] - E_L == pytest.approx(-np.exp(-1.0 / model.parameters["tau_m"].value), rel=1e-8)
+
+
+@pytest.mark.slow
+def test_a_multi_receptor_model_passes_on_every_backend(backend):
+    """Three receptors of three kinetics, one of them inhibitory (NEST: receptor types 1..3)."""
+    model = lifbridge.load("lif", receptors=[(1, "psc_exp", {"tau_syn": 3.0}), (2, "psc_alpha", {"tau_syn": 5.0}),
+                                             (3, "cond_exp", {"E": -80.0, "tau_syn": 10.0}, "inhibitory")])
+    batch = spike_input_batch(model, quick=True)
+    reference, late = reference_batch(batch), late_release_reference(batch)
+    found = judged(batch, reference, late, simulate(backend, model, batch))
+    assert {c.details.get("port") for c in found if c.check == "psc_shape"} == {"rec1_spikes", "rec2_spikes",
+                                                                              "rec3_spikes"}
+    failed = [c for c in found if not c.passed]
+    assert not failed, failed
+
+
+def test_spikes_in_the_same_step_add_up_on_every_backend(backend):
+    """Two spikes of one train in one step (and one more from a second train) deliver three weights."""
+    model = lifbridge.load("lif_psc_delta")
+    stimulus = Stimulus(np.zeros(1), spikes=[SpikeTrain("exc_spikes", [5.0, 5.0, 8.0], 2.0, [0]),
+                                             SpikeTrain("exc_spikes", [5.0], 2.0, [0])])
+    result = backend.runner_module().simulate(model, stimulus, duration_ms=10.0, dt_ms=0.1, record=("V_m",))
+    t, V, _ = result.traces["V_m"]
+    E_L, tau_m = model.parameters["E_L"].value, model.parameters["tau_m"].value
+    at = int(np.argmin(np.abs(np.asarray(t) - 6.0)))
+    assert V[0][at] - E_L == pytest.approx(6.0 * np.exp(-(t[at] - 5.0) / tau_m), rel=1e-9)

@@ -100,8 +100,12 @@ class Backend:
     * ``options``: run option name -> :class:`Option`.
     * ``capability``: ``(model, backend name) -> Capability``.
     * ``in_quick_runs``: ``validate --quick`` runs it unless ``--backends`` is given.
+    * ``in_full_runs``: ``validate`` (full) runs it unless ``--backends`` is given.
     * ``step_note``: optional ``(model) -> str``, why a finer step matters here (for ``run``'s note).
     * ``commands``: command-line commands of this backend.
+    * ``tolerances``: rows of the tolerance table that concern this backend alone
+      (:class:`lifbridge.validation.tolerances.Tolerance`, its own methods' accuracy,
+      each with its reason); merged into the one table by ``tolerance_for``.
     * ``modules``: the package's modules that belong to this backend (its path from the
       model object to the simulator); only these may name it (``tests/test_backends.py``).
     """
@@ -117,10 +121,12 @@ class Backend:
     options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     probe: Callable | None = None
     in_quick_runs: bool = False
+    in_full_runs: bool = True
     color: str = "tab:purple"
     step_note: Callable | None = None
     commands: tuple = ()
     modules: tuple = ()
+    tolerances: tuple = ()
 
     # ------------------------------------------------------------------ availability
     def missing_packages(self) -> list:

@@ -142,23 +142,30 @@ def _spike_inputs(brian2, model, group, stimulus, dt_ms) -> list:
     trains = stimulus.spikes
     if not trains:
         return []
-    indices, times = [], []
+    # a generator index fires at most once per step: the k-th spike of a train within one
+    # step goes out through the train's k-th index
+    indices, times, owner = [], [], []          # owner: generator index -> train
     for k, train in enumerate(trains):
-        grid = np.round(train.times_ms / dt_ms)
+        grid = np.sort(np.round(train.times_ms / dt_ms).astype(np.int64))
         if len(grid) and grid.min() < 1:
             raise ValueError(f"input spikes onto {train.port}: times must be >= dt = {dt_ms:g} ms")
-        indices.append(np.full(len(grid), k))
-        times.append((grid - 1) * dt_ms)
-    source = brian2.SpikeGeneratorGroup(len(trains), np.concatenate(indices).astype(int),
+        first = np.searchsorted(grid, grid)             # index of the first spike in the same step
+        layer = np.arange(len(grid)) - first
+        for depth in range(int(layer.max()) + 1 if len(grid) else 1):
+            chosen = grid[layer == depth]
+            indices.append(np.full(len(chosen), len(owner)))
+            times.append((chosen - 1) * dt_ms)
+            owner.append(k)
+    source = brian2.SpikeGeneratorGroup(len(owner), np.concatenate(indices).astype(int),
                                         np.concatenate(times) * brian2.ms, name="lifbridge_spike_input")
     objects = [source]
     for port in dict.fromkeys(t.port for t in trains):
         pre, post, weights = [], [], []
-        for k, train in enumerate(trains):
-            if train.port == port:
-                pre += [k] * len(train.neurons)
-                post += list(train.neurons)
-                weights += [train.weight] * len(train.neurons)
+        for index, k in enumerate(owner):
+            if trains[k].port == port:
+                pre += [index] * len(trains[k].neurons)
+                post += list(trains[k].neurons)
+                weights += [trains[k].weight] * len(trains[k].neurons)
         objects.append(lb2.synapses(source, group, model, port, weight=np.asarray(weights, dtype=float),
                                     connect=dict(i=np.asarray(pre), j=np.asarray(post)),
                                     name=f"lifbridge_{port}"))

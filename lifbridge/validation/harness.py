@@ -26,7 +26,7 @@ from ..stimulus import first_isi_rate, steady_rate
 from .checks import all_checks, diverged_record, siegert_checks, spike_input_checks
 from .protocols import build_batch, siegert_batch, spike_input_batch
 from .references import analytic_fi, late_release_reference, reference_batch, siegert_reference
-from .tolerances import KNOWN_GAPS, TOLERANCES, known_gap
+from .tolerances import KNOWN_GAPS, all_tolerances, known_gap
 
 TRACE_STRIDE = 5  # keep every 5th sample of recorded traces in the records
 
@@ -87,7 +87,8 @@ DEFAULT_DT_MS = 0.1
 
 def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=None, include_siegert=True,
              include_hh_equivalent=True, backend_options=None, spike_input=None):
-    """Validate ``models`` (default: all bundled) on ``backends`` (default: all installed; quick: Brian2).
+    """Validate ``models`` (default: all bundled) on ``backends`` (default: the installed backends
+    that run in full validations, ``Backend.in_full_runs``; quick: those of ``in_quick_runs``).
 
     ``spike_input``: the models that run the spike-input protocol (single spikes through
     every port, frozen Poisson input): by default every composition
@@ -108,7 +109,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     spiking = [m if hasattr(m, "parameters") else load(m) for m in spike_input]
     if backends is None:
         backends = [b for b in registry.available() if registry.get(b).in_quick_runs] if quick \
-            else registry.available()
+            else [b for b in registry.available() if registry.get(b).in_full_runs]
     # fails early, with the install hint, if one is missing; options are checked by their backend
     options = {b: registry.require(b).run_options((backend_options or {}).get(b), validation=True, quick=quick)
                for b in backends}
@@ -230,7 +231,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                        "dt_ms_per_model": {m.name: dt_ms or float(m.hints.get("validation_dt_ms", DEFAULT_DT_MS))
                                            for m in loaded}},
             "versions": versions, "runs": runs, "checks": checks, "extras": extras,
-            "tolerances": [t.__dict__ for t in TOLERANCES], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]})
+            "tolerances": [t.__dict__ for t in all_tolerances()], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]})
 
 
 def _spike_input_part(batches, pending, backends, options, bar, versions) -> list:

@@ -206,9 +206,9 @@ SINGLE_SPIKE_MS = 20.0
 #: and the bias levels (fractions of the f-I range). Few large inputs, partly balanced,
 #: so that fluctuations time the spikes (grid errors are then not carried from spike to
 #: spike, as they are under a steady drive).
-POISSON_RATES_HZ = {"excitatory": 1000.0, "inhibitory": 500.0}
+POISSON_RATES_HZ = {"excitatory": 1000.0, "inhibitory": 1000.0}
 POISSON_CHARGE_FRACTION = 0.2
-POISSON_BIAS_FRACTIONS = (0.05, 0.1, 0.15)
+POISSON_BIAS_FRACTIONS = (0.1, 0.175, 0.25)
 
 
 def spike_weight(model, port, charge_pA_ms):
@@ -216,8 +216,9 @@ def spike_weight(model, port, charge_pA_ms):
 
     Current kinetics: the charge over the time course (bundled exp/alpha kinetics, from
     their closed forms; a kinetics file of one's own takes charge/1 ms); conductance
-    kinetics: the same charge at a driving force of 60 mV; jumps: the charge over C_m
-    (or 1 mV per pA ms for a model without C_m, such as izhikevich's R = 1 GOhm).
+    kinetics: the same charge at the driving force halfway between rest and threshold
+    (:func:`_driving_force_mV`); jumps: the charge over C_m (or 1 mV per pA ms for a
+    model without C_m, such as izhikevich's R = 1 GOhm).
     """
     from .. import analytic
 
@@ -237,8 +238,22 @@ def spike_weight(model, port, charge_pA_ms):
         value = charge_pA_ms / duration                       # pA
         unit_scale = 1e-12
         if kind == "conductance":
-            value, unit_scale = value / 60.0, 1e-9           # nS at 60 mV
+            value, unit_scale = value / _driving_force_mV(model, syn), 1e-9   # nS
     return sign * value * unit_scale / info.unit.scale
+
+
+def _driving_force_mV(model, syn) -> float:
+    """|E - V| (mV, at least 10 mV) of a conductance port at V halfway between E_L and V_th
+    (60 mV when the model names no reversal potential, E_L or V_th)."""
+    def mV(name):
+        p = model.parameters.get(name)
+        return None if p is None else p.value * p.unit.scale / 1e-3
+
+    E = mV(syn.names.get("E", "")) if syn is not None else None
+    E_L, V_th = mV("E_L"), mV("V_th")
+    if E is None or E_L is None or V_th is None:
+        return 60.0
+    return max(abs(E - 0.5 * (E_L + V_th)), 10.0)
 
 
 def response_variable(model, port):
@@ -280,7 +295,7 @@ def spike_input_batch(model: Model, *, quick=False, dt_ms=0.1, seed=2468) -> Bat
         trains.append(SpikeTrain(port, [SINGLE_SPIKE_MS], spike_weight(model, port, charge), [single[-1]]))
     rng = np.random.default_rng(seed)
     steps = int(round(duration / dt_ms))
-    grid = np.arange(2, steps) * dt_ms
+    grid = np.arange(int(round(1.0 / dt_ms)), steps) * dt_ms   # from 1 ms: every backend can deliver them
     by_sign = {s: [p for p in ports if model.spike_inputs[p].sign == s] for s in POISSON_RATES_HZ}
     poisson = []
     for fraction in POISSON_BIAS_FRACTIONS:
