@@ -29,19 +29,19 @@ PACKAGE = Path(lifbridge.__file__).resolve().parent
 
 
 # ---------------------------------------------------------------------------- the API
-def test_registry_lists_brian2_and_nest_without_importing_a_simulator():
+def test_registry_lists_every_backend_without_importing_a_simulator():
     code = ("import sys, lifbridge, lifbridge.cli, lifbridge.validation; from lifbridge import backends; "
             "backends.describe(); backends.generators(); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('brian2', 'nest', 'pynestml')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('brian2', 'nest', 'pynestml', 'pyNN')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-    assert backends.names() == ("brian2", "nest")
+    assert backends.names() == ("brian2", "nest", "pynn.nest", "pynn.brian2")
 
 
 def test_get_an_unknown_backend_is_one_line_with_did_you_mean():
     with pytest.raises(BackendUnavailable, match=r"unknown backend 'brain2'; did you mean 'brian2'\? "
-                                                 r"backends: brian2, nest"):
+                                                 r"backends: brian2, nest, pynn.nest, pynn.brian2"):
         backends.get("brain2")
 
 
@@ -87,7 +87,7 @@ def test_backends_json_lists_every_backend_with_availability_targets_options_and
                          timeout=300)
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
-    assert set(rows) == {"brian2", "nest"}
+    assert set(rows) == {"brian2", "nest", "pynn.nest", "pynn.brian2"}
     assert rows["brian2"]["generate_targets"].keys() == {"brian2"}
     assert rows["nest"]["generate_targets"].keys() == {"nestml"}
     assert rows["brian2"]["options"]["target"]["choices"] == ["numpy", "cython", "cpp_standalone"]
@@ -369,7 +369,8 @@ def test_the_backend_fixture_skips_a_missing_backend_with_the_registrys_reason(t
                           "--rootdir", str(root)],
                          capture_output=True, text=True, timeout=600, cwd=root)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "1 passed, 1 skipped" in out.stdout, out.stdout
+    # brian2 and pynn.brian2 run; nest and pynn.nest (which runs on the NEST backend) are skipped
+    assert "2 passed, 2 skipped" in out.stdout, out.stdout
     assert ("backend 'nest' needs the Python package(s) nest, pynestml; install them with: "
             "pip install 'lifbridge[nest]'") in out.stdout
 

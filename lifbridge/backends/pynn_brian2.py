@@ -55,6 +55,9 @@ BACKEND = Backend(
     install_hint="pip install 'lifbridge[pynn]'",
     runner="lifbridge.runners.pynn_brian2",
     capability=capability,
+    # run when named (validate --backends pynn.nest ...): they run the nest and brian2
+    # backends' own neurons through PyNN, and double the full validation's time
+    in_full_runs=False,
     probe=requires_brian2_backend,
     color="tab:green",
     modules=("lifbridge.backends.pynn_brian2", "lifbridge.pynn.brian2", "lifbridge.runners.pynn_brian2"),

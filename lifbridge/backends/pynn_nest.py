@@ -57,6 +57,9 @@ BACKEND = Backend(
     install_hint="pip install 'lifbridge[nest,pynn]'",
     runner="lifbridge.runners.pynn_nest",
     capability=capability,
+    # run when named (validate --backends pynn.nest ...): they run the nest and brian2
+    # backends' own neurons through PyNN, and double the full validation's time
+    in_full_runs=False,
     probe=requires_nest_backend,
     color="tab:red",
     modules=("lifbridge.backends.pynn_nest", "lifbridge.pynn.nest", "lifbridge.runners.pynn_nest"),
