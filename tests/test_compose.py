@@ -31,6 +31,11 @@ def legacy(name):
     return load_file(LEGACY / f"{name}.toml")
 
 
+#: Brian2 methods changed since the legacy files: RK4 lets the membrane see exactly updated synaptic
+#: variables change within a step (the spike-input protocol found exponential Euler's error).
+METHOD_CHANGED = {name: {"brian2_method": "rk4"} for name in ("lif_cond", "adaptive_lif", "optogenetic_lif")}
+
+
 # ---------------------------------------------------------------------------- today's names
 @pytest.mark.parametrize("name", LEGACY_NAMES)
 def test_legacy_names_give_todays_models(name):
@@ -53,8 +58,10 @@ def test_legacy_names_give_todays_models(name):
         assert (q.kind, q.unit, q.sign, q.on_spike) == (p.kind, p.unit, p.sign, p.on_spike), port
     assert [c.check for c in new.constraints] == [c.check for c in old.constraints]
     assert {k: dict(v) for k, v in new.presets.items()} == {k: dict(v) for k, v in old.presets.items()}
-    # every hint of the old file (hints added to the model files since are the validation's)
-    assert {k: v for k, v in new.hints.items() if k in old.hints} == dict(old.hints)
+    # every hint of the old file (hints added to the model files since are the validation's);
+    # the Brian2 method changed where exponential Euler held the synaptic input constant over a step
+    old_hints = dict(old.hints, **METHOD_CHANGED.get(name, {}))
+    assert {k: v for k, v in new.hints.items() if k in old.hints} == old_hints
     assert set(new.hints) - set(old.hints) <= {"role", "opsin_states", "runaway_bounds"}
     if name not in TEXT_CHANGED:
         assert new.description == old.description and new.reference == old.reference
