@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= nest,test
+EXTRAS ?= nest,pynn,test
 
 .PHONY: setup validate test benchmark clean
 
