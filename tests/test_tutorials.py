@@ -14,6 +14,7 @@ FIGURES = {
     "03_nest_generated_vs_builtin.py": "03_nest.png",
     "04_write_your_own_model.py": "04_custom.png",
     "05_noise_and_siegert.py": "05_siegert.png",
+    "06_pynn_one_script_two_simulators.py": "06_pynn.png",
 }
 
 
