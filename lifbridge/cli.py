@@ -173,7 +173,7 @@ def with_unit_hint(message: str) -> str:
 
 def build_parser():
     parser = Parser(prog="lifbridge", description="Canonical neuron models, generated for "
-                    f"{' and '.join(BACKENDS)} and validated against analytic theory.")
+                    f"{', '.join(BACKENDS)} and validated against analytic theory.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("models", help="list the bundled models")

@@ -42,7 +42,7 @@ def test_report_json_carries_its_schema_and_reads_back_as_records(brian2_records
     assert all(isinstance(c, records.CheckRecord) for c in report.checks)
     assert {c.check for c in report.checks} >= {"fi_steady_rate", "fi_first_isi_rate", "step_voltage",
                                                 "frozen_noise_coincidence", "siegert_rate"}
-    assert [s.name for s in report.extras] == ["siegert"]
+    assert [s.name for s in report.extras] == ["siegert", "spike_input"]
     assert records.dumps(report) == records.dumps(records.load_report(brian2_records / "report.json"))
 
 
@@ -80,7 +80,10 @@ def test_records_from_two_runs_merge_into_one_report_with_both_backends(brian2_r
     assert merged.config["backends"] == ["brian2", "nest"]
     assert {(r.backend, r.kind) for r in merged.runs} == {("reference", "reference"), ("brian2", "backend"),
                                                           ("nest", "backend")}
-    assert {c.backend for c in merged.checks} == {"brian2", "nest"}
+    assert {c.backend for c in merged.checks} == {"brian2", "nest", "reference"}   # the judge's own checks
+    from lifbridge.validation.report import spike_input_table
+
+    assert {row[1] for row in spike_input_table(merged.checks)["rows"]} == {"reference", "brian2", "nest"}
     assert sum(1 for c in merged.checks if c.check == "siegert_rate") == 2
     html = (out / "index.html").read_text()
     assert "<th>model</th><th>brian2</th><th>nest</th>" in html

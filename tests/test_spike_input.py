@@ -11,6 +11,7 @@ import lifbridge
 from lifbridge.validation import checks
 from lifbridge.validation.protocols import spike_input_batch, spike_weight
 from lifbridge.validation.references import late_release_reference, reference_batch
+from lifbridge.errors import ParameterError
 from lifbridge.stimulus import SpikeTrain, Stimulus
 
 
@@ -85,8 +86,10 @@ def test_weights_carry_the_same_charge_with_nests_sign():
     tau = model.parameters["tau_syn_exc"].value
     assert analytic.synaptic_integral(exc, tau, "alpha") == pytest.approx(100.0, rel=1e-12)
     cond = lifbridge.load("lif_cond_exp")
-    g = spike_weight(cond, "exc_spikes", 100.0)       # nS: 100 pA ms at 60 mV over tau_syn_exc
-    assert g * 60.0 * cond.parameters["tau_syn_exc"].value == pytest.approx(100.0, rel=1e-12)
+    g = spike_weight(cond, "exc_spikes", 100.0)       # nS: 100 pA ms over tau_syn_exc, at V halfway to threshold
+    p = {n: cond.parameters[n].value for n in ("E_exc", "E_L", "V_th", "tau_syn_exc")}
+    driving = p["E_exc"] - 0.5 * (p["E_L"] + p["V_th"])
+    assert g * driving * p["tau_syn_exc"] == pytest.approx(100.0, rel=1e-12)
     delta = lifbridge.load("lif_psc_delta")
     assert spike_weight(delta, "inh_spikes", 100.0) == pytest.approx(-100.0 / delta.parameters["C_m"].value)
 
@@ -111,6 +114,11 @@ def test_a_multi_receptor_model_passes_on_every_backend(backend):
     model = lifbridge.load("lif", receptors=[(1, "psc_exp", {"tau_syn": 3.0}), (2, "psc_alpha", {"tau_syn": 5.0}),
                                              (3, "cond_exp", {"E": -80.0, "tau_syn": 10.0}, "inhibitory")])
     batch = spike_input_batch(model, quick=True)
+    if backend.name.startswith("pynn."):
+        # a PyNN cell type has one weight unit: current and conductance receptors cannot share one
+        with pytest.raises(ParameterError, match="one weight unit"):
+            simulate(backend, model, batch)
+        return
     reference, late = reference_batch(batch), late_release_reference(batch)
     found = judged(batch, reference, late, simulate(backend, model, batch))
     assert {c.details.get("port") for c in found if c.check == "psc_shape"} == {"rec1_spikes", "rec2_spikes",

@@ -47,6 +47,19 @@ def requires_brian2_backend() -> str:
         return f"needs the brian2 backend: {error}"
 
 
+def _brian2_tolerances() -> tuple:
+    """The brian2 backend's own tolerance rows, for this backend: the same equations and
+    methods run here (read through the registry; none if that backend is missing)."""
+    from dataclasses import replace
+
+    from . import get
+
+    try:
+        return tuple(replace(row, backend=NAME) for row in get("brian2").tolerances)
+    except Exception:  # noqa: BLE001 - without the brian2 backend this one is unavailable anyway
+        return ()
+
+
 BACKEND = Backend(
     name=NAME,
     label="PyNN/Brian2",
@@ -60,5 +73,6 @@ BACKEND = Backend(
     in_full_runs=False,
     probe=requires_brian2_backend,
     color="tab:green",
+    tolerances=_brian2_tolerances(),
     modules=("lifbridge.backends.pynn_brian2", "lifbridge.pynn.brian2", "lifbridge.runners.pynn_brian2"),
 )

@@ -19,10 +19,11 @@ Spike times are reported at the grid point where the crossing is found, as NEST 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..divergence import Event, membrane_potential, merge, runaway_bounds, scan_traces
 from ..model import Model
 from ..overrides import resolve
 from ..stimulus import SimResult, Stimulus
@@ -88,9 +89,21 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
     _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing)
     pynn_record = [_pynn_name(names, var) for var in record]
     cells.record("spikes")
+    # the membrane potential of every neuron is watched for divergence (lifbridge.divergence)
+    membrane = membrane_potential(model)
+    watched = _pynn_name(names, membrane) if membrane in {n.spec for n in names.state} else None
+    if watched and (record_neurons is not None or watched not in pynn_record):
+        cells.record([watched])
     if pynn_record:
         (cells if record_neurons is None else cells[list(record_neurons)]).record(pynn_record)
-    _run(sim, cells, names, bias, head, dt_ms, duration_ms)
+    failure = None
+    try:
+        _run(sim, cells, names, bias, head, dt_ms, duration_ms)
+    except Exception as error:  # a solver failure of the simulator is a divergence, said so
+        text = f"{type(error).__name__}: {error}"
+        if not any(word in text for word in ("GSL", "NumericalInstability", "nan", "overflow")):
+            raise
+        failure = Event(-1, float(sim.get_current_time()), "", None, "", None, note=f"{backend}: {text[:200]}")
     block = cells.get_data()
     segment = block.segments[-1]
     shift = timing.reported_spike_steps * dt_ms
@@ -108,8 +121,22 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
         steps = np.round(t / dt_ms)
         keep = (steps >= timing.first_trace_step) & (steps < timing.first_trace_step + round(duration_ms / dt_ms))
         traces[var] = (t[keep], values[:, keep], item.spec_unit.name)
+    events = {}
+    if watched:
+        signal = next((s for s in segment.analogsignals if s.name == watched), None)
+        if signal is not None:
+            item = names.by_pynn[watched]
+            t = np.asarray(signal.times.rescale("ms").magnitude, dtype=float)
+            values = np.asarray(signal.magnitude, dtype=float).T * item.to_spec
+            ids = [int(i) for i in signal.array_annotations.get("channel_index", range(values.shape[0]))]
+            events = scan_traces({membrane: (t, values, item.spec_unit.name)},
+                                 runaway_bounds(model, {**resolved.parameters, **resolved.state}), None, ids)
+    if failure is not None:
+        events = {i: events.get(i) or replace(failure, neuron=i) for i in range(stimulus.n)}
     sim.end()
-    return SimResult(model.name, backend, dt_ms, duration_ms, spikes, traces, {}, time.perf_counter() - started)
+    result = SimResult(model.name, backend, dt_ms, duration_ms, spikes, traces, {}, time.perf_counter() - started)
+    result.diverged = merge(backend, list(events.values()))
+    return result
 
 
 def _pynn_name(names, var: str) -> str:
@@ -169,10 +196,15 @@ def _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing):
         weight = float(train.weight) * model.inputs[train.port].unit.factor_to(weight_unit)
         if names.conductance_based:
             weight = abs(weight)  # PyNN: conductances are positive on every receptor
-        source = sim.Population(1, sim.SpikeSourceArray(
-            spike_times=np.round((grid - timing.spike_source_steps) * dt_ms, 10).tolist()))
-        sim.Projection(source, cells[list(train.neurons)], sim.AllToAllConnector(),
-                       sim.StaticSynapse(weight=weight, delay=dt_ms), receptor_type=names.receptors[train.port])
+        # a spike source emits at most once per step: the k-th spike of a train within one
+        # step goes out through the train's k-th source
+        grid = np.sort(grid)
+        layer = np.arange(len(grid)) - np.searchsorted(grid, grid)
+        for depth in range(int(layer.max()) + 1 if len(grid) else 1):
+            source = sim.Population(1, sim.SpikeSourceArray(
+                spike_times=np.round((grid[layer == depth] - timing.spike_source_steps) * dt_ms, 10).tolist()))
+            sim.Projection(source, cells[list(train.neurons)], sim.AllToAllConnector(),
+                           sim.StaticSynapse(weight=weight, delay=dt_ms), receptor_type=names.receptors[train.port])
 
 
 def _run(sim, cells, names, bias, head, dt_ms, duration_ms):

@@ -40,12 +40,27 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     import brian2
     import pyNN.brian2 as sim
 
+    import logging
+    import warnings
+
+    import numpy as np
+
     target = brian2.prefs.codegen.target
     brian2.prefs.codegen.target = CODEGEN_TARGET
+    # a divergence is reported once, by lifbridge, with its time and value: not as Brian2's
+    # "invalid values" warning and numpy's overflow warnings on the way there
+    loggers = [logging.getLogger(name) for name in ("brian2.groups.group.invalid_values", "py.warnings")]
+    disabled = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
     try:
-        result = run.simulate(sim, "pynn.brian2", cell_type, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
-                              timing=TIMING, record=record, record_neurons=record_neurons, **overrides)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = run.simulate(sim, "pynn.brian2", cell_type, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
+                                  timing=TIMING, record=record, record_neurons=record_neurons, **overrides)
     finally:
         brian2.prefs.codegen.target = target
+        for logger, was in zip(loggers, disabled):
+            logger.disabled = was
     result.versions = versions()
     return result

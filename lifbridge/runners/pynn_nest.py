@@ -50,9 +50,14 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     :func:`lifbridge.overrides.resolve`); ``record``: state variables (spec names; traces in
     spec units).
     """
+    import warnings
+
     sim = _sim()
-    result = run.simulate(sim, "pynn.nest", cell_type, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
-                          timing=TIMING, record=record, record_neurons=record_neurons,
-                          setup={"spike_precision": "on_grid"}, **overrides)
+    with warnings.catch_warnings():
+        # PyNN 0.13 calls NEST's deprecated SetStatus/GetStatus on every run
+        warnings.filterwarnings("ignore", message=r"\s*(Set|Get)Status\(\) is deprecated", category=UserWarning)
+        result = run.simulate(sim, "pynn.nest", cell_type, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
+                              timing=TIMING, record=record, record_neurons=record_neurons,
+                              setup={"spike_precision": "on_grid"}, **overrides)
     result.versions = versions()
     return result

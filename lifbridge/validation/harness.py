@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from .. import __version__
-from ..records import KnownGap, Report, RunRecord, Section, Table, failure_check, gap_check, plain
+from ..records import KnownGap, Report, RunRecord, Section, failure_check, gap_check, plain
 from .. import backends as registry
 from ..spec import bundled_models, load
 from ..stimulus import first_isi_rate, steady_rate
@@ -276,36 +276,16 @@ def _spike_input_part(batches, pending, backends, options, bar, versions) -> lis
     return checks
 
 
-SPIKE_INPUT_CHECKS = ("psc_shape", "psc_peak", "psc_integral", "psp_shape", "poisson_coincidence")
-
-
 def _spike_input_section(batches, checks, backends) -> Section:
-    """One row per model and backend: the worst value of each spike-input check, and its verdict."""
-    judged = ["reference"] + list(backends)
-    rows = []
-    for batch in batches:
-        name = batch.model.name
-        for backend in judged:
-            mine = [c for c in checks if c.model == name and c.backend == backend]
-            if not mine:
-                continue
-            row = [name, backend]
-            for check in SPIKE_INPUT_CHECKS:
-                values = [c.value for c in mine if c.check == check and c.value is not None]
-                row.append(max(values) if values else None)
-            failed = [c for c in mine if not c.passed and not c.known_gap]
-            gaps = [c for c in mine if c.known_gap]
-            row.append("FAIL" if failed else "known gap" if gaps else "pass")
-            rows.append(row)
-    columns = [["model", ""], ["backend", ""], ["PSC time course", "fraction of peak"], ["PSC peak", "relative"],
-               ["PSC integral", "relative"], ["PSP", "mV"], ["Poisson spikes unmatched", "fraction"], ["result", ""]]
+    """The spike-input protocol's part of the report: its text; the table (one row per model
+    and backend) is drawn from the check records (:func:`lifbridge.validation.report.spike_input_table`),
+    so reports merged from several files show every row."""
     text = ["Every model receives one spike through each port at rest (the current or conductance against its "
             "closed form, peak = weight as in NEST; the membrane potential against the LIF's closed form where "
             "it has one, else the reference integrator) and frozen Poisson trains through every port (spike "
             "times against the reference, bracketed as for frozen noise). Worst value per model and backend; "
             "every check with its tolerance is in report.json."]
     return Section(name="spike_input", title="Spike input through every port (every composition)", text=text,
-                   tables=[Table(name="spike_input", title="Spike-input protocol", columns=columns, rows=rows)],
                    data={"models": [b.model.name for b in batches],
                          "duration_ms": batches[0].duration_ms if batches else None})
 

@@ -343,6 +343,33 @@ def _cell(x):
     return f"{x:.4g}"
 
 
+#: The spike-input protocol's checks, the columns of its table (lifbridge.validation.checks).
+SPIKE_INPUT_CHECKS = (("psc_shape", "PSC time course", "fraction of peak"), ("psc_peak", "PSC peak", "relative"),
+                      ("psc_integral", "PSC integral", "relative"), ("psp_shape", "PSP", "mV"),
+                      ("poisson_coincidence", "Poisson spikes unmatched", "fraction"))
+
+
+def spike_input_table(checks) -> dict:
+    """One row per model and backend with a spike-input check: the worst value of each check
+    and the verdict (FAIL, known gap, pass); the reference's own rows first."""
+    names = {c[0] for c in SPIKE_INPUT_CHECKS}
+    mine = [c for c in checks if c.check in names]
+    order = list(dict.fromkeys((c.model, c.backend) for c in mine))
+    order.sort(key=lambda p: (p[0], p[1] != "reference"))
+    rows = []
+    for model, backend in order:
+        these = [c for c in mine if c.model == model and c.backend == backend]
+        row = [model, backend]
+        for check, _, _ in SPIKE_INPUT_CHECKS:
+            values = [c.value for c in these if c.check == check and c.value is not None]
+            row.append(_cell(max(values)) if values else "")
+        row.append("FAIL" if any(not c.passed and not is_gap(c) for c in these) else
+                   "known gap" if any(is_gap(c) for c in these) else "pass")
+        rows.append(row)
+    columns = ["model", "backend"] + [f"{label} ({unit})" for _, label, unit in SPIKE_INPUT_CHECKS] + ["result"]
+    return {"title": "Spike-input protocol", "columns": columns, "rows": rows}
+
+
 def render_html(report: Report, figures, section_figures=None) -> str:
     """index.html of ``report`` (records) with ``figures`` (model -> file names) and
     ``section_figures`` (section name -> file names of sections outside every model's part)."""
@@ -386,6 +413,8 @@ def render_html(report: Report, figures, section_figures=None) -> str:
                  "tables": [{"title": t.title, "columns": [f"{c[0]} ({c[1]})" if len(c) > 1 and c[1] not in ("", "1")
                                                            else c[0] for c in t.columns],
                              "rows": [[_cell(x) for x in row] for row in t.rows]} for t in section.tables]}
+        if section.name == "spike_input":
+            shown["tables"].append(spike_input_table(report.checks))
         if shown["text"] or shown["figures"] or shown["numbers"] or shown["tables"]:
             sections.append(shown)
     return _environment().get_template(TEMPLATE).render(
