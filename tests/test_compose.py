@@ -646,7 +646,7 @@ def builtin_runs(model, seed=5, duration=1000.0, builtin_parameters=None):
 
 #: RKF45 or Euler against RKF45 with different spike handling (aeif_*, izhikevich): at most
 #: this fraction of the spikes (of both trains) without a partner within the window
-UNMATCHED_FRACTION, WINDOW_MS = 0.05, 1.0
+WINDOW_MS = 1.0
 
 
 def unmatched_fraction(ours, theirs, window_ms=WINDOW_MS):
@@ -660,22 +660,27 @@ def unmatched_fraction(ours, theirs, window_ms=WINDOW_MS):
     return 1.0 - 2.0 * matched / (len(ours) + len(theirs))
 
 
-def builtin_differences(builtin, runs, dt):
-    """The failures of ``runs`` against the test's bounds ([] if none), and per protocol
-    (spikes generated, spikes built-in, largest time difference in order, unmatched fraction)."""
+def builtin_differences(model, runs, dt):
+    """The failures of ``runs`` against the bounds of the tolerance table (the nest backend's
+    ``builtin_spike_times`` rows; [] if none), and per protocol (spikes generated, spikes
+    built-in, largest time difference in order, unmatched fraction)."""
+    from lifbridge.validation.tolerances import tolerance_for
+
+    tol = tolerance_for("builtin_spike_times", model.name, "nest")
     failures, summary = [], {}
     for protocol, (ours, theirs) in runs.items():
         n = min(len(ours), len(theirs))
         worst = float(np.max(np.abs(ours[:n] - theirs[:n]))) if n else 0.0
-        unmatched = unmatched_fraction(ours, theirs)
+        unmatched = unmatched_fraction(ours, theirs, tol.window_ms or WINDOW_MS)
         summary[protocol] = (len(ours), len(theirs), worst, unmatched)
-        if builtin in SAME_NUMERICS:
-            ok, bound = np.array_equal(ours, theirs), "identical"
-        elif builtin.startswith("hh"):
-            ok, bound = len(ours) == len(theirs) and worst <= dt + 1e-9, f"same count, within {dt:g} ms"
+        if tol.steps:
+            ok = len(ours) == len(theirs) and worst <= tol.steps * dt + 1e-9
+            bound = f"same count, within {tol.steps:g} x {dt:g} ms"
+        elif tol.abs:
+            ok = abs(len(ours) - len(theirs)) <= 1 and unmatched <= tol.abs
+            bound = f"count +-1, <= {tol.abs:.0%} unmatched within {tol.window_ms:g} ms"
         else:
-            ok = abs(len(ours) - len(theirs)) <= 1 and unmatched <= UNMATCHED_FRACTION
-            bound = f"count +-1, <= {UNMATCHED_FRACTION:.0%} unmatched within {WINDOW_MS:g} ms"
+            ok, bound = np.array_equal(ours, theirs), "identical"
         if not ok:
             failures.append(f"{protocol}: {len(ours)} vs {len(theirs)} spikes, up to {worst:.3g} ms apart, "
                             f"{unmatched:.1%} unmatched ({bound})")
@@ -733,7 +738,11 @@ def test_generated_nest_neurons_against_builtins(name):
         assert len(model.spike_inputs) > 2 and sorted(equivalent.receptor_types.values()) == [1, 2, 3]
     dt = DT_OF.get(Path(model.source).stem, 0.1)
     runs = builtin_runs(model)
-    failures, summary = builtin_differences(equivalent.builtin, runs, dt)
+    from lifbridge.validation.tolerances import tolerance_for
+
+    tol = tolerance_for("builtin_spike_times", model.name, "nest")
+    assert (not tol.steps and not tol.abs) == (equivalent.builtin in SAME_NUMERICS), tol
+    failures, summary = builtin_differences(model, runs, dt)
     print(name, equivalent.builtin, {p: (a, b, round(w, 3), round(u, 3)) for p, (a, b, w, u) in summary.items()})
     assert not failures, f"{name} vs {equivalent.builtin}: " + "; ".join(failures)
     for protocol, (ours, theirs, _, _) in summary.items():
@@ -756,7 +765,7 @@ def test_a_wrong_translation_is_noticed():
         equivalent = lifbridge.nest.builtin_equivalent(model)
         wrong = {key: change(equivalent.builtin_parameters(model)[key])}
         runs = builtin_runs(model, builtin_parameters=wrong)
-        failures, _ = builtin_differences(equivalent.builtin, runs, DT_OF.get(Path(model.source).stem, 0.1))
+        failures, _ = builtin_differences(model, runs, DT_OF.get(Path(model.source).stem, 0.1))
         assert failures, (name, key)
 
 
