@@ -118,6 +118,10 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
         item = names.by_pynn[pynn]
         t = np.asarray(signal.times.rescale("ms").magnitude, dtype=float)
         values = np.asarray(signal.magnitude, dtype=float).T * item.to_spec
+        ids = [int(i) for i in signal.array_annotations.get("channel_index", range(values.shape[0]))]
+        wanted = list(range(stimulus.n)) if record_neurons is None else [int(i) for i in record_neurons]
+        if ids != wanted:  # the membrane is recorded for every neuron (divergence watch): keep the asked rows
+            values = values[[ids.index(i) for i in wanted]]
         steps = np.round(t / dt_ms)
         keep = (steps >= timing.first_trace_step) & (steps < timing.first_trace_step + round(duration_ms / dt_ms))
         traces[var] = (t[keep], values[:, keep], item.spec_unit.name)
