@@ -47,11 +47,11 @@ def test_get_an_unknown_backend_is_one_line_with_did_you_mean():
 
 def test_generators_belong_to_their_backend():
     table = backends.generators()
-    assert {target: name for target, (name, _) in table.items()} == {"brian2": "brian2", "nestml": "nest"}
+    assert {target: name for target, (name, _) in table.items()} == {"brian2": "brian2", "nestml": "nest", "pynn": "pynn.nest"}
     lif = lifbridge.load("lif")
     assert "NeuronGroup(N, **lif_kwargs" in backends.generator("brian2")(lif)
     assert "\nmodel lif_neuron:" in backends.generator("nestml")(lif)
-    with pytest.raises(BackendUnavailable, match="unknown target 'nope'; targets: brian2, nestml"):
+    with pytest.raises(BackendUnavailable, match="unknown target 'nope'; targets: brian2, nestml, pynn"):
         backends.generator("nope")
 
 

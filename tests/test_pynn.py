@@ -262,3 +262,37 @@ def test_lifbridge_run_on_pynn_nest_from_the_command_line():
                           "500pA", "--duration", "0.1"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["nest", "brian2"])
+def test_generated_example_script_runs_and_saves_its_figure(simulator, tmp_path):
+    """`lifbridge generate --target pynn` writes a script that runs on the PyNN backend named on its
+    command line, prints the population's rate and saves its figure."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyNN")
+    pytest.importorskip("nest" if simulator == "nest" else "brian2")
+    script = tmp_path / "example.py"
+    made = subprocess.run([sys.executable, "-m", "lifbridge", "generate", "lif", "--target", "pynn", "-o", str(script)],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    assert "lifbridge.load('lif')" in script.read_text()
+    ran = subprocess.run([sys.executable, str(script), simulator], capture_output=True, text=True, timeout=900,
+                         cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    rate = float(ran.stdout.split("mean rate ")[1].split(" Hz")[0])
+    assert 5.0 < rate < 200.0
+    figure = tmp_path / f"example_{simulator}.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_generated_example_names_a_model_file_by_its_path_as_a_literal(tmp_path):
+    from lifbridge.pynn.script import generate_script
+
+    source = tmp_path / "my'lif.toml"
+    source.write_text((lifbridge.models_dir() / "lif.toml").read_text())
+    text = generate_script(lifbridge.load(str(source)))
+    assert f"lifbridge.load({str(source.resolve())!r})" in text
+    compile(text, "example.py", "exec")

@@ -14,7 +14,9 @@ leaves every other backend working.
 
 from __future__ import annotations
 
-from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, gap_of
+from types import MappingProxyType
+
+from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, Generator, gap_of
 
 NAME = "pynn.nest"
 
@@ -57,6 +59,11 @@ BACKEND = Backend(
     install_hint="pip install 'lifbridge[nest,pynn]'",
     runner="lifbridge.runners.pynn_nest",
     capability=capability,
+    generators=MappingProxyType({
+        "pynn": Generator("lifbridge.pynn.script:generate_script", "a runnable PyNN example (python script.py "
+                          "nest|brian2): a population under a current step and Poisson input, recorded and "
+                          "plotted", ".py"),
+    }),
     # run when named (validate --backends pynn.nest ...): they run the nest and brian2
     # backends' own neurons through PyNN, and double the full validation's time
     in_full_runs=False,

@@ -52,12 +52,14 @@ def translation_unit(sim):
     """The lifbridge module translating models for the PyNN backend module ``sim``."""
     name = getattr(sim, "__name__", "")
     root, _, short = name.partition(".")
-    if root.lower() != "pynn" or not short or "." in short:
+    package = __name__.rsplit(".", 1)[-1]          # this package is named after PyNN's
+    if root.lower() != package or not short or "." in short:
         raise BackendUnavailable(f"cell_type(model, sim): sim must be a PyNN backend module such as pyNN.nest, "
                                  f"got {str(name or type(sim).__name__)[:60]!r}")
-    backend = "pynn." + short
+    backend = f"{package}.{short}"
     if backend not in registry.names():
-        offered = ", ".join("pyNN." + b.split(".", 1)[1] for b in registry.names() if b.startswith("pynn."))
+        offered = ", ".join(f"{root}.{b.split('.', 1)[1]}" for b in registry.names()
+                            if b.split(".", 1)[0] == package and "." in b)
         raise BackendUnavailable(f"cell_type: lifbridge has no cell types for {name} yet; it has them for {offered}")
     registry.require(backend)
     return importlib.import_module(f"{__name__}.{short}")
