@@ -206,6 +206,56 @@ def _exact_updates(model: Model, variables, printer):
     return prepare, assign
 
 
+def _own_rate(model, x, variables, values):
+    """-d(dx/dt)/dx of the linear system ``variables`` (1/s), from the expression tree at ``values`` (SI)."""
+    rhs = model.expand_aliases(model.equations[x])
+    zeros = {v: 0.0 for v in variables}
+    at_one = ex.evaluate(rhs, {**values, **zeros, x: 1.0})
+    at_zero = ex.evaluate(rhs, {**values, **zeros})
+    return -(np.asarray(at_one, dtype=float) - np.asarray(at_zero, dtype=float))
+
+
+#: Relative gap below which two coupled time constants make Brian2's closed-form exact update
+#: lose its digits: the error grows as (1e-16 / gap**2) (measured for lif_psc_alpha's PSP:
+#: 0.09 mV of 2 mV at 1e-6 apart, 6e-6 mV at 1e-4, 4e-8 mV at 1e-3).
+EQUAL_TIME_CONSTANTS_RTOL = 1e-3
+
+
+def check_exact_solution(model: Model, variables, values_si: dict, where: str):
+    """Brian2's exact solver writes the update of a linear system in closed form, symbol by
+    symbol: where a variable is driven by another whose own decay rate is equal (or within
+    :data:`EQUAL_TIME_CONSTANTS_RTOL`) in value but written with other parameters (the LIF's
+    tau_m and a synaptic tau_syn of the same value), that closed form is 0/0 (NaN from the
+    first step) or loses its digits to cancellation. One-line ParameterError naming the two
+    variables, their time constants and the fix."""
+    variables = [v for v in variables if v in model.equations]
+    if len(variables) < 2:
+        return
+    state = set(model.state)
+    values_si = {**{name: 0.0 for name in model.inputs}, "t": 0.0, **values_si}
+    # rates at the values, and at parameters perturbed one by one (equal only if written alike)
+    rates = {x: _own_rate(model, x, variables, values_si) for x in variables}
+    rng = np.random.default_rng(0)
+    perturbed = {k: v * (1.0 + 0.1 * rng.random()) for k, v in values_si.items()}
+    other = {x: _own_rate(model, x, variables, perturbed) for x in variables}
+    for x in variables:
+        driven_by = ex.symbols(model.expand_aliases(model.equations[x])) & state - {x}
+        for y in sorted(driven_by & set(variables)):
+            close = np.isclose(rates[x], rates[y], rtol=EQUAL_TIME_CONSTANTS_RTOL, atol=0.0) & (rates[x] != 0)
+            alike = np.isclose(other[x], other[y], rtol=1e-12, atol=0.0)
+            bad = np.atleast_1d(close & ~alike)
+            if bad.any():
+                neuron = int(np.flatnonzero(bad)[0])
+                tau_x = float(np.atleast_1d(1e3 / rates[x])[min(neuron, np.size(rates[x]) - 1)])
+                tau_y = float(np.atleast_1d(1e3 / rates[y])[min(neuron, np.size(rates[y]) - 1)])
+                where_neuron = f" (neuron {neuron})" if np.size(bad) > 1 else ""
+                raise ParameterError(f"{where}: {x} and {y} decay with time constants {tau_x:.7g} ms and "
+                                     f"{tau_y:.7g} ms{where_neuron}, equal to within "
+                                     f"{EQUAL_TIME_CONSTANTS_RTOL:.1%}: Brian2's closed-form exact update is 0/0 or "
+                                     f"loses its digits there; make them differ by at least "
+                                     f"{EQUAL_TIME_CONSTANTS_RTOL:.1%} or pass method=\"rk4\"")
+
+
 def _refractory_condition(period_text: str) -> str:
     # Refractory while no more than steps(t_ref) steps have passed since the step of the
     # spike: the clamp is released at the grid point t_spike + t_ref (spike times as
@@ -312,6 +362,8 @@ def neuron_group(model: Model, N: int, *, inputs=None, per_neuron=("I_e",), meth
     resolved = resolve(model, overrides, n=N, where=f"neuron_group({model.name}): ")
     per_neuron = list(per_neuron) + [k for k in resolved.per_neuron if k in model.parameters]
     code = to_brian2(resolved.model, per_neuron=per_neuron, inputs=inputs, method=method)
+    exact = tuple(resolved.model.state) if code.method in ("exact", "linear") else code.exact
+    check_exact_solution(resolved.model, exact, resolved.parameter_values_si(), f"neuron_group({model.name})")
     kwargs = code.kwargs()
     if dt is not None:
         kwargs["dt"] = dt

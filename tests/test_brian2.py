@@ -8,6 +8,7 @@ import pytest
 
 import lifbridge
 from lifbridge import brian2 as lb2
+from lifbridge.errors import ParameterError
 from lifbridge.runners import brian2 as runner
 from lifbridge.stimulus import Stimulus
 
@@ -420,3 +421,32 @@ def test_neuron_group_checks_the_unit_of_every_override():
     group = lb2.neuron_group(model, 2, C_m=0.5 * brian2.nF, V_th=[-50, -52] * brian2.mV, tau_syn_ex=5 * brian2.ms)
     assert group.namespace["C_m"] == 500 * brian2.pF and group.namespace["tau_syn_exc"] == 5 * brian2.ms
     assert np.allclose(np.asarray(group.V_th), [-0.050, -0.052])
+
+
+@pytest.mark.parametrize("name, parameter", [("lif", "tau_syn_exc"), ("lif_psc_alpha", "tau_syn_inh")])
+def test_equal_time_constants_in_an_exact_update_are_one_line_not_nan(name, parameter):
+    """Brian2's closed-form update of V_m driven by a synaptic current is 0/0 when tau_syn = tau_m,
+    and loses its digits close to it (lif_psc_alpha: 0.09 mV off at 1e-6 apart): refused
+    before the run, naming both variables and the fix; 1% apart runs and agrees with the
+    reference integrator."""
+    import brian2
+
+    from lifbridge.reference import reference_simulate
+    from lifbridge.stimulus import SpikeTrain
+
+    model = lifbridge.load(name)
+    tau_m = model.parameters["tau_m"].value
+    for close in (tau_m, tau_m * (1 + 1e-6)):
+        brian2.start_scope()
+        with pytest.raises(ParameterError) as error:
+            lb2.neuron_group(model, 1, **{parameter: close})
+        message = str(error.value)
+        assert "\n" not in message and "V_m and I_syn_" in message and "rk4" in message
+    port = "exc_spikes" if parameter.endswith("exc") else "inh_spikes"
+    weight = 100.0 if port == "exc_spikes" else -100.0
+    stimulus = Stimulus(np.zeros(1), spikes=[SpikeTrain(port, [5.0], weight, [0])])
+    apart = {parameter: tau_m * 1.01}
+    ours = runner.simulate(model, stimulus, duration_ms=40.0, record=("V_m",), **apart)
+    judge = reference_simulate(model, duration_ms=40.0, record=("V_m",), spikes={port: [(5.0, weight)]}, **apart)
+    n = min(ours.traces["V_m"][1].shape[1], judge.traces["V_m"][1].shape[1])
+    assert np.max(np.abs(ours.traces["V_m"][1][0, :n] - judge.traces["V_m"][1][0, :n])) < 1e-6
