@@ -145,26 +145,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
         hh_future = pool.submit(hh_equivalent, biophysical, quick=quick, progress=None)
     for model, batch in zip(loaded, batches):
         model_dt = batch.dt_ms
-        results = []
-        for backend in backends:
-            bar.step(f"{model.name}: {backend}")
-            gap = known_gap(model.name, backend, "*")
-            if gap is not None:
-                checks.append(gap_check(model.name, backend, gap.reason))
-                continue
-            try:
-                runner = registry.require(backend).runner_module()
-                result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
-                                         record=batch.record, record_neurons=batch.record_neurons,
-                                         **options.get(backend, {}))
-            except Exception as error:  # a backend failure is a failed check, not a crash
-                checks.append(_failure_record(model.name, backend, "run", error))
-                continue
-            versions.update(result.versions)
-            if result.diverged is not None:  # reported as such, never judged
-                checks.append(diverged_record(model.name, backend, "run", result.diverged))
-                continue
-            results.append(result)
+        results = _run_batch(batch, backends, options, bar, versions, checks, "run", "")
         bar.step(f"{model.name}: reference integrator")
         try:
             reference, late_release = pending[model.name].result()
@@ -234,32 +215,41 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
             "tolerances": [t.__dict__ for t in all_tolerances()], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]})
 
 
+def _run_batch(batch, backends, options, bar, versions, checks, check, step_label) -> list:
+    """Run ``batch`` on every backend; returns the healthy results. A known gap, a backend
+    failure or a diverged run becomes a check record named ``check`` in ``checks``
+    (never a crash, never judged)."""
+    model = batch.model
+    results = []
+    for backend in backends:
+        bar.step(f"{model.name}: {backend}{step_label}")
+        gap = known_gap(model.name, backend, "*")
+        if gap is not None:
+            checks.append(gap_check(model.name, backend, gap.reason))
+            continue
+        try:
+            runner = registry.require(backend).runner_module()
+            result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
+                                     record=batch.record, record_neurons=batch.record_neurons,
+                                     **options.get(backend, {}))
+        except Exception as error:  # a backend failure is a failed check, not a crash
+            checks.append(_failure_record(model.name, backend, check, error))
+            continue
+        versions.update(result.versions)
+        if result.diverged is not None:  # reported as such, never judged
+            checks.append(diverged_record(model.name, backend, check, result.diverged))
+            continue
+        results.append(result)
+    return results
+
+
 def _spike_input_part(batches, pending, backends, options, bar, versions) -> list:
     """The check records of the spike-input protocol of every batch on every backend (the
     runs themselves are not kept: the checks and the section carry the numbers)."""
     checks = []
     for batch, future in zip(batches, pending):
         model = batch.model
-        results = []
-        for backend in backends:
-            bar.step(f"{model.name}: {backend} spike input")
-            gap = known_gap(model.name, backend, "*")
-            if gap is not None:
-                checks.append(gap_check(model.name, backend, gap.reason))
-                continue
-            try:
-                runner = registry.require(backend).runner_module()
-                result = runner.simulate(model, batch.stimulus, duration_ms=batch.duration_ms, dt_ms=batch.dt_ms,
-                                         record=batch.record, record_neurons=batch.record_neurons,
-                                         **options.get(backend, {}))
-            except Exception as error:
-                checks.append(_failure_record(model.name, backend, "spike_input_run", error))
-                continue
-            versions.update(result.versions)
-            if result.diverged is not None:
-                checks.append(diverged_record(model.name, backend, "spike_input_run", result.diverged))
-                continue
-            results.append(result)
+        results = _run_batch(batch, backends, options, bar, versions, checks, "spike_input_run", " spike input")
         bar.step(f"{model.name}: reference integrator (spike input)")
         try:
             reference, late_release = future.result()
