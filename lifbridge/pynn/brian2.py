@@ -38,9 +38,9 @@ import importlib
 from types import MappingProxyType
 
 from .. import backends as registry
-from ..errors import BackendUnavailable, ParameterError
+from ..errors import BackendUnavailable
 from ..model import Model
-from .names import STANDARD_TYPES, PyNNNames, check_parameter_space, pynn_names
+from .names import STANDARD_TYPES, PyNNNames, check_parameter_space, check_standard, class_name, pynn_names
 
 #: Name of the temporary that holds a weight with NEST's sign in the synapses' code.
 WEIGHT_TEMPORARY = "pynn_weight"
@@ -148,24 +148,13 @@ def generated_type(model: Model, sim):
         injectable=model.input_current is not None,
         extra_parameters={},
     )
-    cls = type(_class_name(model), (StandardCellType,), attributes)
+    cls = type(class_name(model), (StandardCellType,), attributes)
     _TYPES[key] = cls
     return cls
-
-
-def _class_name(model: Model) -> str:
-    return "".join(part.capitalize() for part in model.name.split("_")) or "Model"
 
 
 def cell_type(model: Model, sim, *, standard=None):
     """The pyNN.brian2 cell type of ``model`` (``standard=True``: PyNN's standard type, where verified)."""
     if standard:
-        standard_name = STANDARD_TYPES.get(model.name)
-        if standard_name is None:
-            raise ParameterError(f"cell_type({model.name!r}, pyNN.brian2, standard=True): PyNN has no standard type "
-                                 f"for {model.name}; use standard=None for the generated type")
-        same, reason = STANDARD_VERDICTS[standard_name]
-        if not same:
-            raise ParameterError(f"cell_type({model.name!r}, pyNN.brian2, standard=True): PyNN's {standard_name} on "
-                                 f"pyNN.brian2 is not lifbridge's {model.name}: {reason}; use standard=None")
+        check_standard(model, "pyNN.brian2", STANDARD_TYPES, STANDARD_VERDICTS)
     return generated_type(model, sim)

@@ -293,3 +293,24 @@ def check_parameter_space(names: PyNNNames, parameters, where: str = ""):
             values[name] = base
     if values:
         names.check(values, n=n, where=where)
+
+
+def class_name(model) -> str:
+    """The PyNN cell type class name of ``model`` (``lif_psc_alpha`` -> ``LifPscAlpha``)."""
+    return "".join(part.capitalize() for part in model.name.split("_")) or "Model"
+
+
+def check_standard(model, simulator: str, standard_types, verdicts):
+    """Raise the one-line ParameterError of ``cell_type(..., standard=True)`` on ``simulator``
+    (a PyNN module's name) unless PyNN's standard type there is verified to be ``model``
+    (``standard_types``: model name -> PyNN type; ``verdicts``: PyNN type -> (same, reason))."""
+    from ..errors import ParameterError
+
+    standard_name = standard_types.get(model.name)
+    if standard_name is None:
+        raise ParameterError(f"cell_type({model.name!r}, {simulator}, standard=True): PyNN has no standard type "
+                             f"for {model.name}; use standard=None for the generated type")
+    same, reason = verdicts[standard_name]
+    if not same:
+        raise ParameterError(f"cell_type({model.name!r}, {simulator}, standard=True): PyNN's {standard_name} on "
+                             f"{simulator} is not lifbridge's {model.name}: {reason}; use standard=None")

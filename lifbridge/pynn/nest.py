@@ -36,7 +36,7 @@ from .. import backends as registry
 from ..errors import BackendUnavailable, ParameterError
 from ..model import Model
 from ..units import parse_unit
-from .names import STANDARD_TYPES, PyNNNames, check_parameter_space, pynn_names
+from .names import STANDARD_TYPES, PyNNNames, check_parameter_space, check_standard, class_name, pynn_names
 
 #: PyNN's pyNN.nest StaticSynapse multiplies weights by 1000, taking nA to pA and uS to nS.
 PYNN_NEST_WEIGHT_FACTOR = parse_unit("nA").factor_to(parse_unit("pA"))
@@ -250,24 +250,13 @@ def generated_type(model: Model, sim):
     scale = _receptor_scale(names, model)
     if scale is not None:
         attributes["receptor_scale"] = scale
-    cls = type(_class_name(model), (StandardCellType, NativeCellType), attributes)
+    cls = type(class_name(model), (StandardCellType, NativeCellType), attributes)
     _TYPES[key] = cls
     return cls
-
-
-def _class_name(model: Model) -> str:
-    return "".join(part.capitalize() for part in model.name.split("_")) or "Model"
 
 
 def cell_type(model: Model, sim, *, standard=None):
     """The pyNN.nest cell type of ``model`` (``standard=True``: PyNN's standard type, where verified)."""
     if standard:
-        standard_name = STANDARD_TYPES.get(model.name)
-        if standard_name is None:
-            raise ParameterError(f"cell_type({model.name!r}, pyNN.nest, standard=True): PyNN has no standard type for "
-                                 f"{model.name}; use standard=None for the generated type")
-        same, reason = STANDARD_VERDICTS[standard_name]
-        if not same:
-            raise ParameterError(f"cell_type({model.name!r}, pyNN.nest, standard=True): PyNN's {standard_name} on "
-                                 f"pyNN.nest is not lifbridge's {model.name}: {reason}; use standard=None")
+        check_standard(model, "pyNN.nest", STANDARD_TYPES, STANDARD_VERDICTS)
     return generated_type(model, sim)
