@@ -73,6 +73,9 @@ CLAMP_CONDUCTANCE_US = 1e9
 #: Relative round-off within which a spike condition ``a >= b`` counts as met (WATCH has no >=).
 EQUALITY_ROUNDOFF = 1e-12
 
+#: Relative round-off within which a spike condition ``a >= b`` counts as met (WATCH has no >=).
+EQUALITY_ROUNDOFF = 1e-12
+
 MILLISECOND = parse_unit("ms")
 SECOND = parse_unit("s")
 NANOAMP = parse_unit("nA")
@@ -495,14 +498,14 @@ def _wrap_line(line: str) -> list:
             out.append(f"{indent}: {rest[:cut].strip()}")
             rest = rest[cut:].strip()
         return out
-    words = code.rstrip().split(" ")
-    out, current = [], ""
+    words = code.strip().split(" ")
+    out, current = [], indent
     for word in words:
-        if current and len(current) + 1 + len(word) > MAX_LINE:
+        if current.strip() and len(current) + 1 + len(word) > MAX_LINE:
             out.append(current)
             current = indent + INDENT + word
         else:
-            current = f"{current} {word}" if current else word
+            current = f"{current} {word}" if current.strip() else current + word
     out.append(current)
     if sep:
         out += _wrap_line(f"{indent}:{comment}")

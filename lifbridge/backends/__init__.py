@@ -14,7 +14,7 @@ others keep working.
 
 >>> from lifbridge import backends
 >>> backends.names()
-('brian2', 'nest', 'pynn.nest', 'pynn.brian2')
+('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron')
 >>> backends.get("brian2").generators["brian2"].description   # doctest: +ELLIPSIS
 '...'
 """
@@ -38,6 +38,7 @@ REGISTRY = MappingProxyType({
     "nest": "lifbridge.backends.nest",
     "pynn.nest": "lifbridge.backends.pynn_nest",
     "pynn.brian2": "lifbridge.backends.pynn_brian2",
+    "pynn.neuron": "lifbridge.backends.pynn_neuron",
 })
 
 _loaded: dict = {}

@@ -1,0 +1,73 @@
+"""The pynn.neuron backend: PyNN 0.13 on NEURON, with lifbridge's NMODL point processes.
+
+Path of a model: spec -> :func:`lifbridge.nmodl.to_nmodl` (one ``POINT_PROCESS`` per
+model; ``generate --target nmodl``) -> :mod:`lifbridge.nmodl_build` (``nrnivmodl``, cached
+by content hash) -> :mod:`lifbridge.pynn.neuron` (a PyNN cell type with PyNN's names and
+units, :mod:`lifbridge.pynn.names`) -> runner :mod:`lifbridge.runners.pynn_neuron` (one
+PyNN population, PyNN's current sources and spike sources).
+
+This backend stands on its own: its code generator is its own (NMODL), so it needs no
+other lifbridge backend.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Generator, gap_of, tolerance_text
+
+NAME = "pynn.neuron"
+
+
+def capability(model, backend=NAME) -> Capability:
+    gap = gap_of(model.name, backend)
+    if gap is not None:
+        return Capability(model.name, backend, UNSUPPORTED, gap.reason)
+    if model.light_input is not None:
+        return Capability(model.name, backend, UNSUPPORTED, "PyNN's current sources reach only the current input; "
+                          "the light input is not reachable through PyNN")
+    from ..nmodl import solver, to_nmodl
+
+    try:
+        to_nmodl(model)
+    except Exception as error:  # noqa: BLE001 - the printer's one-line reason is the capability's
+        return Capability(model.name, backend, UNSUPPORTED, str(error))
+    from ..nmodl import membrane
+
+    others = [x for x in model.state if x != membrane(model).variable]
+    method = solver(model, others) if others else "none"
+    return Capability(model.name, backend, APPROXIMATE, "NEURON's fixed-step implicit integration of the membrane "
+                      f"(first order); other state variables with NMODL {method}; spikes found on the time grid "
+                      "(WATCH)", tolerance_text("fi_steady_rate", model.name, backend))
+
+
+def build_notes() -> str:
+    """"" if new NEURON mechanisms can be built here, else one line naming what to install."""
+    from ..nmodl_build import NmodlBuildError, check_build_prerequisites
+
+    try:
+        check_build_prerequisites()
+    except NmodlBuildError as error:
+        return f"cannot build new NEURON mechanisms (cached ones still run): {error}"
+    return ""
+
+
+BACKEND = Backend(
+    name=NAME,
+    label="PyNN/NEURON",
+    description="PyNN 0.13 (pyNN.neuron) running lifbridge's generated NMODL point process as a PyNN cell type",
+    packages=(("pyNN", "PyNN"), ("neuron", "neuron")),
+    install_hint="pip install 'lifbridge[pynn]' neuron",
+    runner="lifbridge.runners.pynn_neuron",
+    capability=capability,
+    generators=MappingProxyType({
+        "nmodl": Generator("lifbridge.nmodl:to_nmodl", "NEURON NMODL point process lb_<model> (membrane = the "
+                           "section's v; NEURON units)", ".mod"),
+    }),
+    # run when named (validate --backends pynn.neuron ...), like the other PyNN backends
+    in_full_runs=False,
+    probe=build_notes,
+    color="tab:brown",
+    modules=("lifbridge.backends.pynn_neuron", "lifbridge.nmodl", "lifbridge.nmodl_build", "lifbridge.pynn.neuron",
+             "lifbridge.runners.pynn_neuron"),
+)
