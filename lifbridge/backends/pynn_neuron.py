@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from ..validation.tolerances import Tolerance
 from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Generator, gap_of, tolerance_text
 
 NAME = "pynn.neuron"
@@ -52,6 +53,32 @@ def build_notes() -> str:
     return ""
 
 
+_RECORDED_BEFORE_EVENTS = ("NEURON records a state at grid point t before it delivers the input spikes of t: "
+                           "the sample at the spike time holds the value before the spike (100% of the peak there); "
+                           "from the next sample on exponential kinetics agree with the closed form (cnexp)")
+_IMPLICIT = ("NEURON integrates the membrane with implicit Euler (first order; Crank-Nicolson for membranes without a "
+             "refractory clamp) at the run's dt")
+
+#: Rows of the tolerance table for NEURON's own integration (measured with lifbridge validate --quick and the
+#: spike-input protocol, dt = 0.1 ms, 0.01 ms for hh*): the value measured, and why.
+TOLERANCES = (
+    Tolerance("psc_shape", "*", NAME, rel=1.0, reason=_RECORDED_BEFORE_EVENTS),
+    Tolerance("psc_peak", "*", NAME, rel=0.06, reason="the peak sample is one step after the spike ("
+              + _RECORDED_BEFORE_EVENTS + "); measured 0.049 at dt/tau_syn = 0.05"),
+    Tolerance("psc_integral", "*", NAME, rel=0.03, reason="the missing first sample: measured 0.025 (exp kinetics), "
+              "0.025 (hh's alpha kinetics, cnexp on the coupled pair)"),
+    Tolerance("psp_shape", "*", NAME, abs=0.04, reason=_IMPLICIT + " and the PSC enters one step late (see psc_shape): "
+              "measured 0.0058 mV (lif), 0.03 mV (hh at dt = 0.01 ms)"),
+    Tolerance("psp_shape", "izhikevich*", NAME, abs=2.5, reason="the delta synapse's jump of v is recorded one "
+              "step late (" + _RECORDED_BEFORE_EVENTS + "): the full jump at that sample"),
+    Tolerance("step_voltage", "*", NAME, abs=0.02, reason=_IMPLICIT + ": measured 0.015 mV (lif), 0.0095 mV (lif_cond)"),
+    Tolerance("step_voltage", "adaptive_lif", NAME, abs=0.02, reason=_IMPLICIT + ": measured 0.015 mV"),
+    Tolerance("step_voltage", "lif_cond", NAME, abs=0.02, reason=_IMPLICIT + ": measured 0.0095 mV"),
+    Tolerance("step_spike_times", "*", NAME, steps=20.0, reason=_IMPLICIT + ": the first-order rate error moves later "
+              "spikes by up to 1.9 ms (lif_cond, 0.1 ms steps)"),
+    Tolerance("fi_steady_rate", "*", NAME, steps=1.0, rel=0.01, reason=_IMPLICIT + ": measured 0.41 Hz of ~100 Hz (lif)"),
+)
+
 BACKEND = Backend(
     name=NAME,
     label="PyNN/NEURON",
@@ -68,6 +95,7 @@ BACKEND = Backend(
     in_full_runs=False,
     probe=build_notes,
     color="tab:brown",
+    tolerances=TOLERANCES,
     modules=("lifbridge.backends.pynn_neuron", "lifbridge.nmodl", "lifbridge.nmodl_build", "lifbridge.pynn.neuron",
              "lifbridge.runners.pynn_neuron"),
 )

@@ -105,6 +105,13 @@ def _si(unit: Unit) -> Unit:
     return Unit(unit.dim, 1.0, "SI")
 
 
+class _Reference:
+    """What pyNN.neuron reads ``_ref_g`` of for ``gsyn_exc``/``gsyn_inh``: the point process's conductance."""
+
+    def __init__(self, reference):
+        self._ref_g = reference
+
+
 def cell_class(model: Model, mechanism: str):
     """The Python class PyNN builds per neuron (see the module docstring)."""
     from neuron import h, nrn
@@ -118,6 +125,9 @@ def cell_class(model: Model, mechanism: str):
     to_si = {name: unit.factor_to(_si(unit)) for name, unit in units.items()}
     receptors = [r for r in pynn_names(model).receptors.values()]
     own = frozenset(parameters)
+    by_pynn = {n.pynn: n.spec for n in pynn_names(model).state}
+    conductance_refs = {attribute: by_pynn[pynn] for attribute, pynn in (("esyn", "gsyn_exc"), ("isyn", "gsyn_inh"))
+                        if pynn in by_pynn}
 
     class Cell(nrn.Section):
         __doc__ = f"One neuron of lifbridge's {model.name}: a section with the point process {mechanism}."
@@ -133,6 +143,9 @@ def cell_class(model: Model, mechanism: str):
             for receptor in receptors:
                 nrn.Section.__setattr__(self, receptor, self.pp)
             self.rec = h.NetCon(self.pp, None)
+            # pyNN.neuron records gsyn_exc/gsyn_inh from cell.esyn._ref_g / cell.isyn._ref_g
+            for attribute, state in conductance_refs.items():
+                nrn.Section.__setattr__(self, attribute, _Reference(getattr(self.pp, f"_ref_{state}")))
             self.spike_times = h.Vector(0)
             self.traces = defaultdict(list)
             self.recording_time = 0
