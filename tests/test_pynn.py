@@ -231,22 +231,6 @@ def test_pynn_nest_loads_the_module_again_after_every_setup():
     sim.end()
 
 
-@pytest.mark.parametrize("backend", list(SIMULATORS))
-def test_standard_true_names_why_pynns_standard_type_is_not_the_same_model(backend):
-    sim = _sim(backend)
-    from lifbridge.pynn import cell_type
-
-    sim.setup(timestep=0.1)
-    with pytest.raises(ParameterError) as error:
-        cell_type("lif", sim, standard=True)
-    text = str(error.value)
-    assert "\n" not in text and "IF_curr_exp" in text and "use standard=None" in text
-    with pytest.raises(ParameterError, match="PyNN has no standard type for optogenetic_lif"):
-        cell_type("optogenetic_lif", sim, standard=True)
-    assert cell_type("lif", sim, standard=False) is cell_type("lif", sim)
-    sim.end()
-
-
 def test_a_light_stimulus_is_refused_in_one_line():
     _sim("pynn.nest")
     model = lifbridge.load("optogenetic_lif")

@@ -40,12 +40,14 @@ from types import MappingProxyType
 from .. import backends as registry
 from ..errors import BackendUnavailable
 from ..model import Model
-from .names import STANDARD_TYPES, PyNNNames, check_parameter_space, check_standard, class_name, pynn_names
+from .names import (STANDARD_TYPES, PyNNNames, check_parameter_space, check_standard, class_name, pynn_names,
+                    standard_class)
 
 #: Name of the temporary that holds a weight with NEST's sign in the synapses' code.
 WEIGHT_TEMPORARY = "pynn_weight"
 
-#: PyNN standard type -> (same model as lifbridge's on pyNN.brian2?, why).
+#: PyNN standard type -> (same model as lifbridge's on pyNN.brian2?, why), each measured by
+#: tests/test_pynn_standard.py (see lifbridge.pynn.nest.STANDARD_VERDICTS).
 STANDARD_VERDICTS = MappingProxyType({
     "IF_curr_exp": (False, "pyNN.brian2's ThresholdNeuronGroup releases the refractory clamp at Brian2's own "
                            "spike stamp + tau_refrac, one step before lifbridge (NEST's convention)"),
@@ -157,4 +159,5 @@ def cell_type(model: Model, sim, *, standard=None):
     """The pyNN.brian2 cell type of ``model`` (``standard=True``: PyNN's standard type, where verified)."""
     if standard:
         check_standard(model, "pyNN.brian2", STANDARD_TYPES, STANDARD_VERDICTS)
+        return standard_class(model, sim)
     return generated_type(model, sim)

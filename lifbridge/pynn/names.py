@@ -99,13 +99,22 @@ STANDARD_TYPES = MappingProxyType({
     "izhikevich": "Izhikevich", "izhikevich_psc_delta": "Izhikevich",
 })
 
-#: PyNN standard type -> lifbridge name -> PyNN name where the standard type spells a
-#: parameter differently from :func:`pynn_names` (``IF_cond_*`` take tau_m, lifbridge g_L).
+#: PyNN standard type -> its parameter -> the expression of it in lifbridge's names, where
+#: the standard type does not take lifbridge's quantity itself (``IF_cond_*`` take tau_m,
+#: lifbridge g_L; PyNN's Izhikevich takes a, b per ms and d in mV/ms, NEST's and lifbridge's
+#: are dimensionless and in mV, with time in ms). Evaluated with units (:func:`standard_values`).
 STANDARD_COMPUTED = MappingProxyType({
     "IF_cond_exp": MappingProxyType({"tau_m": "C_m / g_L"}),
     "IF_cond_alpha": MappingProxyType({"tau_m": "C_m / g_L"}),
     "EIF_cond_exp_isfa_ista": MappingProxyType({"tau_m": "C_m / g_L"}),
     "EIF_cond_alpha_isfa_ista": MappingProxyType({"tau_m": "C_m / g_L"}),
+    "Izhikevich": MappingProxyType({"a": "a / ms", "b": "b / ms", "d": "d / ms"}),
+})
+
+#: lifbridge state variable -> its name among the initial values of PyNN's standard types.
+STANDARD_STATE = MappingProxyType({
+    "V_m": "v", "I_syn_exc": "isyn_exc", "I_syn_inh": "isyn_inh", "g_exc": "gsyn_exc", "g_inh": "gsyn_inh",
+    "w": "w", "m": "m", "h": "h", "n": "n", "U_m": "u",
 })
 
 _NEO_UNITS = {"1": "dimensionless"}
@@ -300,17 +309,82 @@ def class_name(model) -> str:
     return "".join(part.capitalize() for part in model.name.split("_")) or "Model"
 
 
-def check_standard(model, simulator: str, standard_types, verdicts):
+def check_standard(model, simulator: str, standard_types, verdicts, setup=None):
     """Raise the one-line ParameterError of ``cell_type(..., standard=True)`` on ``simulator``
     (a PyNN module's name) unless PyNN's standard type there is verified to be ``model``
-    (``standard_types``: model name -> PyNN type; ``verdicts``: PyNN type -> (same, reason))."""
+    (``standard_types``: model name -> PyNN type; ``verdicts``: PyNN type -> (same, reason)
+    or (same, reason, the ``sim.setup`` values it needs); ``setup``: the values now in force)."""
     from ..errors import ParameterError
 
     standard_name = standard_types.get(model.name)
     if standard_name is None:
         raise ParameterError(f"cell_type({model.name!r}, {simulator}, standard=True): PyNN has no standard type "
                              f"for {model.name}; use standard=None for the generated type")
-    same, reason = verdicts[standard_name]
+    same, reason, *needs = verdicts[standard_name]
     if not same:
         raise ParameterError(f"cell_type({model.name!r}, {simulator}, standard=True): PyNN's {standard_name} on "
                              f"{simulator} is not lifbridge's {model.name}: {reason}; use standard=None")
+    wrong = {k: v for k, v in (needs[0] if needs else {}).items() if (setup or {}).get(k) != v}
+    if wrong:
+        asked = ", ".join(f"{k}={v!r}" for k, v in wrong.items())
+        now = ", ".join(f"{k}={(setup or {}).get(k)!r}" for k in wrong)
+        raise ParameterError(f"cell_type({model.name!r}, {simulator}, standard=True): PyNN's {standard_name} is "
+                             f"lifbridge's {model.name} only after sim.setup({asked}) (now {now}): {reason}")
+
+
+def standard_class(model, sim):
+    """PyNN's standard cell type class for ``model`` on the PyNN backend module ``sim``
+    (:data:`STANDARD_TYPES`), whether or not it is verified to be the same model there."""
+    from ..errors import BackendUnavailable
+
+    standard_name = STANDARD_TYPES.get(model.name)
+    if standard_name is None:
+        raise ParameterError(f"PyNN has no standard type for {model.name}; use standard=None for the generated type")
+    cls = getattr(sim, standard_name, None)
+    if cls is None:
+        raise BackendUnavailable(f"{getattr(sim, '__name__', sim)} has no {standard_name}")
+    return cls
+
+
+def standard_values(model: Model, cls, parameters: dict, initial: dict) -> tuple:
+    """lifbridge's parameter and initial values (spec names and units; numbers or per-neuron
+    arrays) as the parameters and initial values of PyNN's standard type ``cls`` (its names,
+    PyNN's units): names shared through :func:`pynn_names`, the rest from
+    :data:`STANDARD_COMPUTED`, evaluated with units. A lifbridge quantity the standard type
+    does not take must be at the standard type's fixed behaviour: it is returned in
+    ``dropped`` (name -> value) for the caller to judge. Returns (parameters, initial, dropped)."""
+    from .. import expr as ex
+
+    names = pynn_names(model)
+    standard_name = cls.__name__
+    computed = STANDARD_COMPUTED.get(standard_name, {})
+    takes = set(cls.default_parameters)
+    by_spec = {n.spec: n for n in names.parameters}
+    spec_units = {k: model.parameters[k].unit for k in model.parameters}
+    out, used = {}, set()
+    for pynn_name, text in computed.items():
+        tree = ex.parse_expression(text, set(spec_units))
+        dim = ex.dimension_of(tree, {k: u.dim for k, u in spec_units.items()})
+        si_unit = Unit(dim, 1.0, "SI")
+        si = {k: np.asarray(parameters[k], dtype=float) * spec_units[k].factor_to(Unit(spec_units[k].dim, 1.0, "SI"))
+              for k in ex.symbols(tree) if k in spec_units}
+        value = np.asarray(ex.evaluate(tree, si), dtype=float) * si_unit.factor_to(pynn_unit_for(si_unit))
+        out[pynn_name] = float(value) if value.ndim == 0 else value
+        used |= set(si)
+    for spec, value in parameters.items():
+        item = by_spec[spec]
+        if item.pynn in takes and item.pynn not in out:
+            out[item.pynn] = np.asarray(value, dtype=float) / item.to_spec if np.ndim(value) else \
+                float(value) / item.to_spec
+            used.add(spec)
+    dropped = {spec: value for spec, value in parameters.items() if spec not in used}
+    state_takes = set(getattr(cls, "default_initial_values", {}))
+    init = {}
+    for item in names.state:
+        standard = STANDARD_STATE.get(item.spec)
+        value = initial[item.spec]
+        if standard in state_takes:
+            init[standard] = np.asarray(value, dtype=float) / item.to_spec if np.ndim(value) else float(value) / item.to_spec
+        else:
+            dropped[item.spec] = value
+    return out, init, dropped

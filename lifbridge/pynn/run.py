@@ -28,7 +28,7 @@ from ..model import Model
 from ..overrides import resolve
 from ..stimulus import SimResult, Stimulus
 from ..units import parse_unit
-from .names import pynn_names
+from .names import pynn_names, standard_values
 
 NANOAMP = parse_unit("nA")
 PICOAMP = parse_unit("pA")
@@ -83,15 +83,19 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
     bias = np.asarray(parameters.get("I_e", 0.0), dtype=float) * np.ones(stimulus.n)  # pA
     if "I_e" in model.parameters:
         bias = bias * model.parameters["I_e"].unit.factor_to(PICOAMP)
-    cells = sim.Population(stimulus.n, Type(**{k: v for k, v in _pynn_values(names, parameters).items()}))
-    cells.initialize(**_pynn_values(names, resolved.initial_values()))
+    cell_parameters, initial = _pynn_values(names, parameters), _pynn_values(names, resolved.initial_values())
+    standard = getattr(Type, "lifbridge_model", None) is None   # PyNN's own standard type, in its own names
+    if standard:
+        cell_parameters, initial, _ = standard_values(model, Type, parameters, resolved.initial_values())
+    cells = sim.Population(stimulus.n, Type(**cell_parameters))
+    cells.initialize(**initial)
     head = _connect_current(sim, cells, names, model, stimulus, dt_ms, duration_ms, timing)
     _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing)
     pynn_record = [_pynn_name(names, var) for var in record]
     cells.record("spikes")
     # the membrane potential of every neuron is watched for divergence (lifbridge.divergence)
     membrane = membrane_potential(model)
-    watched = _pynn_name(names, membrane) if membrane in {n.spec for n in names.state} else None
+    watched = _pynn_name(names, membrane) if membrane in {n.spec for n in names.state} and not standard else None
     if watched and (record_neurons is not None or watched not in pynn_record):
         cells.record([watched])
     if pynn_record:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..model import Model
 from ..pynn import run
 from ..pynn.brian2 import cell_type
+from ..pynn.names import standard_class
 from ..stimulus import SimResult, Stimulus
 
 #: pyNN.brian2's clock against lifbridge's (see :class:`lifbridge.pynn.run.Timing`).
@@ -30,12 +31,13 @@ def versions():
 
 
 def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
-             record_neurons=None, **overrides) -> SimResult:
+             record_neurons=None, standard=False, **overrides) -> SimResult:
     """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.brian2 for ``duration_ms``.
 
     ``overrides``: parameter and initial values (spec names and units, read by
     :func:`lifbridge.overrides.resolve`); ``record``: state variables (spec names; traces in
-    spec units).
+    spec units); ``standard``: run PyNN's standard type of ``model`` (with ``model``'s values,
+    :func:`lifbridge.pynn.names.standard_values`) instead of lifbridge's generated one.
     """
     import brian2
     import pyNN.brian2 as sim
@@ -56,7 +58,8 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            result = run.simulate(sim, "pynn.brian2", cell_type, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
+            result = run.simulate(sim, "pynn.brian2", standard_class if standard else cell_type, model, stimulus,
+                                  duration_ms=duration_ms, dt_ms=dt_ms,
                                   timing=TIMING, record=record, record_neurons=record_neurons, **overrides)
     finally:
         brian2.prefs.codegen.target = target

@@ -13,6 +13,7 @@ import os
 from ..model import Model
 from ..pynn import run
 from ..pynn.nest import cell_type
+from ..pynn.names import standard_class
 from ..stimulus import SimResult, Stimulus
 
 #: pyNN.nest's clock against lifbridge's (measured against the nest backend, tests/test_pynn.py):
@@ -43,12 +44,13 @@ def versions():
 
 
 def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
-             record_neurons=None, **overrides) -> SimResult:
+             record_neurons=None, standard=False, **overrides) -> SimResult:
     """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.nest for ``duration_ms``.
 
     ``overrides``: parameter and initial values (spec names and units, read by
     :func:`lifbridge.overrides.resolve`); ``record``: state variables (spec names; traces in
-    spec units).
+    spec units); ``standard``: run PyNN's standard type of ``model`` (with ``model``'s values,
+    :func:`lifbridge.pynn.names.standard_values`) instead of lifbridge's generated one.
     """
     import warnings
 
@@ -56,7 +58,8 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     with warnings.catch_warnings():
         # PyNN 0.13 calls NEST's deprecated SetStatus/GetStatus on every run
         warnings.filterwarnings("ignore", message=r"\s*(Set|Get)Status\(\) is deprecated", category=UserWarning)
-        result = run.simulate(sim, "pynn.nest", cell_type, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
+        result = run.simulate(sim, "pynn.nest", standard_class if standard else cell_type, model, stimulus,
+                              duration_ms=duration_ms, dt_ms=dt_ms,
                               timing=TIMING, record=record, record_neurons=record_neurons,
                               setup={"spike_precision": "on_grid"}, **overrides)
     result.versions = versions()
