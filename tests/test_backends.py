@@ -36,18 +36,18 @@ def test_registry_lists_every_backend_without_importing_a_simulator():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-    assert backends.names() == ("brian2", "nest", "pynn.nest", "pynn.brian2")
+    assert backends.names() == ("brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron")
 
 
 def test_get_an_unknown_backend_is_one_line_with_did_you_mean():
     with pytest.raises(BackendUnavailable, match=r"unknown backend 'brain2'; did you mean 'brian2'\? "
-                                                 r"backends: brian2, nest, pynn.nest, pynn.brian2"):
+                                                 r"backends: brian2, nest, pynn.nest, pynn.brian2, pynn.neuron"):
         backends.get("brain2")
 
 
 def test_generators_belong_to_their_backend():
     table = backends.generators()
-    assert {target: name for target, (name, _) in table.items()} == {"brian2": "brian2", "nestml": "nest", "pynn": "pynn.nest"}
+    assert {target: name for target, (name, _) in table.items()} == {"brian2": "brian2", "nestml": "nest", "pynn": "pynn.nest", "nmodl": "pynn.neuron"}
     lif = lifbridge.load("lif")
     assert "NeuronGroup(N, **lif_kwargs" in backends.generator("brian2")(lif)
     assert "\nmodel lif_neuron:" in backends.generator("nestml")(lif)
@@ -87,7 +87,7 @@ def test_backends_json_lists_every_backend_with_availability_targets_options_and
                          timeout=300)
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
-    assert set(rows) == {"brian2", "nest", "pynn.nest", "pynn.brian2"}
+    assert set(rows) == {"brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron"}
     assert rows["brian2"]["generate_targets"].keys() == {"brian2"}
     assert rows["nest"]["generate_targets"].keys() == {"nestml"}
     assert rows["brian2"]["options"]["target"]["choices"] == ["numpy", "cython", "cpp_standalone"]
@@ -127,6 +127,8 @@ EXEMPT = {
     ("analytic.py", "brian2"): "closed forms accept Brian2 quantities (a unit library)",
     ("compose.py", "nest"): "a synapse file's [synaptic_input].nest table is data of the model file (NEST's "
                             "names for the same kinetics), read by the composition like any other field",
+    ("divergence.py", "neuron"): "the word 'neuron' (a neuron of the population), not the NEURON package",
+    ("overrides.py", "neuron"): "the word 'neuron' (a neuron of the population), not the NEURON package",
 }
 
 
@@ -369,8 +371,8 @@ def test_the_backend_fixture_skips_a_missing_backend_with_the_registrys_reason(t
                           "--rootdir", str(root)],
                          capture_output=True, text=True, timeout=600, cwd=root)
     assert out.returncode == 0, out.stdout + out.stderr
-    # brian2 and pynn.brian2 run; nest and pynn.nest (which runs on the NEST backend) are skipped
-    assert "2 passed, 2 skipped" in out.stdout, out.stdout
+    # brian2, pynn.brian2 and pynn.neuron run; nest and pynn.nest (which runs on the NEST backend) are skipped
+    assert "3 passed, 2 skipped" in out.stdout, out.stdout
     assert ("backend 'nest' needs the Python package(s) nest, pynestml; install them with: "
             "pip install 'lifbridge[nest]'") in out.stdout
 

@@ -23,19 +23,23 @@ def _require():
 
 
 @pytest.mark.parametrize("name", ["lif", "lif_psc_alpha", "pif", "optogenetic_lif"])
-def test_spike_for_spike_with_the_nest_backend_under_constant_current(name):
+def test_spike_for_spike_with_the_reference_integrator_under_constant_current(name):
+    """NEURON's CVODE releases the refractory clamp t_ref after the crossing, as lifbridge's
+    reference integrator does (NEST and Brian2 release on the grid, so their intervals are up
+    to a step longer), and finds the crossing at the end of the solver step that passed it, at
+    most dt/10 late (the runner's maximum solver step): the k-th spike is at the grid point
+    after the reference's, or up to k dt/10 later."""
     _require()
-    if backends.get("nest").unavailable_reason():
-        pytest.skip("needs the nest backend")
+    from lifbridge.reference import simulate as reference
+
     model = lifbridge.load(name)
     stimulus = Stimulus(np.array([500.0, 800.0]))
-    nest = backends.require("nest").simulate(model, stimulus, duration_ms=200.0, dt_ms=0.1)
+    exact = reference(model, stimulus, duration_ms=200.0, dt_ms=0.1)
     neuron = backends.require("pynn.neuron").simulate(model, stimulus, duration_ms=200.0, dt_ms=0.1)
-    # NEURON's implicit Euler makes each interval up to one step longer (lif at 500 pA: 16.0 ms, NEST's
-    # exact propagators 15.9 ms): the k-th spike within k steps (tolerance step_spike_times of this backend)
-    for exact, got in zip(nest.spike_times_ms, neuron.spike_times_ms):
-        assert len(got) == len(exact) > 3
-        assert np.all(np.abs(got - exact) <= 0.1 * np.arange(1, len(got) + 1) + 1e-9), (got, exact)
+    for true, got in zip(exact.spike_times_ms, neuron.spike_times_ms):
+        assert len(got) == len(true) > 3
+        late = 0.1 + 0.01 * np.arange(1, len(got) + 1) + 1e-9
+        assert np.all((got - true >= -1e-9) & (got - true <= late)), (got, true)
 
 
 def test_synaptic_current_follows_the_closed_form_with_pynns_signs():
@@ -49,8 +53,10 @@ def test_synaptic_current_follows_the_closed_form_with_pynns_signs():
     _, inh, _ = result.traces["I_syn_inh"]
     after = t > 5.05
     closed = lambda w: w * np.exp(-(t[after] - 5.0) / tau)   # noqa: E731
-    np.testing.assert_allclose(exc[0][after], closed(100.0), rtol=1e-9)
-    np.testing.assert_allclose(inh[1][after], closed(60.0), rtol=1e-9)   # the magnitude, as lifbridge holds it
+    # CVODE's error control (rtol = atol = 1e-8 on nA): within 1e-5 of the closed form's peak
+    np.testing.assert_allclose(exc[0][after], closed(100.0), rtol=0, atol=1e-3)
+    np.testing.assert_allclose(inh[1][after], closed(60.0), rtol=0, atol=1e-3)   # the magnitude, as lifbridge holds it
+    assert exc[0][after][0] == pytest.approx(100.0 * np.exp(-0.1 / tau), rel=1e-5)   # the grid sample after the spike
     assert not np.any(exc[1]) and not np.any(inh[0])
     _, v, _ = result.traces["V_m"]
     assert v[0].max() > -70.0 + 0.3 and v[1].min() < -70.0 - 0.2        # excitation up, inhibition down

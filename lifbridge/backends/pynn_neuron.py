@@ -37,9 +37,9 @@ def capability(model, backend=NAME) -> Capability:
 
     others = [x for x in model.state if x != membrane(model).variable]
     method = solver(model, others) if others else "none"
-    return Capability(model.name, backend, APPROXIMATE, "NEURON's fixed-step implicit integration of the membrane "
-                      f"(first order); other state variables with NMODL {method}; spikes found on the time grid "
-                      "(WATCH)", tolerance_text("fi_steady_rate", model.name, backend))
+    return Capability(model.name, backend, APPROXIMATE, "NEURON's variable-step solver (CVODE, rtol = atol = 1e-8) "
+                      f"on every state (NMODL {method}); spike times found by WATCH between grid points, reported at "
+                      "the next grid point", tolerance_text("fi_steady_rate", model.name, backend))
 
 
 def build_notes() -> str:
@@ -53,30 +53,16 @@ def build_notes() -> str:
     return ""
 
 
-_RECORDED_BEFORE_EVENTS = ("NEURON records a state at grid point t before it delivers the input spikes of t: "
-                           "the sample at the spike time holds the value before the spike (100% of the peak there); "
-                           "from the next sample on exponential kinetics agree with the closed form (cnexp)")
-_IMPLICIT = ("NEURON integrates the membrane with implicit Euler (first order; Crank-Nicolson for membranes without a "
-             "refractory clamp) at the run's dt")
+_CVODE = ("NEURON's variable-step solver (CVODE, rtol = atol = 1e-8) integrates the synaptic kinetics too: its error "
+          "control, not an exact propagator")
 
-#: Rows of the tolerance table for NEURON's own integration (measured with lifbridge validate --quick and the
-#: spike-input protocol, dt = 0.1 ms, 0.01 ms for hh*): the value measured, and why.
+#: Rows of the tolerance table for NEURON's own integration: the value measured with
+#: lifbridge validate --quick (dt 0.1 ms, 0.01 ms for hh*), and why.
 TOLERANCES = (
-    Tolerance("psc_shape", "*", NAME, rel=1.0, reason=_RECORDED_BEFORE_EVENTS),
-    Tolerance("psc_peak", "*", NAME, rel=0.06, reason="the peak sample is one step after the spike ("
-              + _RECORDED_BEFORE_EVENTS + "); measured 0.049 at dt/tau_syn = 0.05"),
-    Tolerance("psc_integral", "*", NAME, rel=0.03, reason="the missing first sample: measured 0.025 (exp kinetics), "
-              "0.025 (hh's alpha kinetics, cnexp on the coupled pair)"),
-    Tolerance("psp_shape", "*", NAME, abs=0.04, reason=_IMPLICIT + " and the PSC enters one step late (see psc_shape): "
-              "measured 0.0058 mV (lif), 0.03 mV (hh at dt = 0.01 ms)"),
-    Tolerance("psp_shape", "izhikevich*", NAME, abs=2.5, reason="the delta synapse's jump of v is recorded one "
-              "step late (" + _RECORDED_BEFORE_EVENTS + "): the full jump at that sample"),
-    Tolerance("step_voltage", "*", NAME, abs=0.02, reason=_IMPLICIT + ": measured 0.015 mV (lif), 0.0095 mV (lif_cond)"),
-    Tolerance("step_voltage", "adaptive_lif", NAME, abs=0.02, reason=_IMPLICIT + ": measured 0.015 mV"),
-    Tolerance("step_voltage", "lif_cond", NAME, abs=0.02, reason=_IMPLICIT + ": measured 0.0095 mV"),
-    Tolerance("step_spike_times", "*", NAME, steps=20.0, reason=_IMPLICIT + ": the first-order rate error moves later "
-              "spikes by up to 1.9 ms (lif_cond, 0.1 ms steps)"),
-    Tolerance("fi_steady_rate", "*", NAME, steps=1.0, rel=0.01, reason=_IMPLICIT + ": measured 0.41 Hz of ~100 Hz (lif)"),
+    Tolerance("psc_shape", "*", NAME, rel=1e-5, reason=_CVODE + ": measured 2.1e-6 of the peak (adex)"),
+    Tolerance("psc_peak", "*", NAME, rel=1e-6, reason=_CVODE + ": measured 2.4e-7 (hh)"),
+    Tolerance("psc_integral", "*", NAME, rel=2e-6, reason=_CVODE + ": measured 4.9e-7 (adex)"),
+    Tolerance("psp_shape", "*", NAME, abs=1e-4, reason=_CVODE + ": measured 3.0e-5 mV (hh_traub)"),
 )
 
 BACKEND = Backend(

@@ -51,6 +51,13 @@ class Timing:
     first_current_step: int = 0
     first_trace_step: int = 0
     first_spike_step: int = 3
+    #: spike times come off the grid (a variable-step solver): each is reported at the next
+    #: grid point, where a clock-driven simulator finds the crossing
+    spikes_off_grid: bool = False
+    #: traces are sampled every ``dt * (1 + sampling_stretch)`` (a variable-step solver
+    #: samples every solver step when asked for exactly dt; a stretch of 1e-9 gives the grid
+    #: values, just after the events of each grid time)
+    sampling_stretch: float = 0.0
 
 
 def _pynn_values(names, values: dict) -> dict:
@@ -96,10 +103,12 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
     # the membrane potential of every neuron is watched for divergence (lifbridge.divergence)
     membrane = membrane_potential(model)
     watched = _pynn_name(names, membrane) if membrane in {n.spec for n in names.state} and not standard else None
+    sampling = dt_ms * (1.0 + timing.sampling_stretch) if timing.sampling_stretch else None
     if watched and (record_neurons is not None or watched not in pynn_record):
-        cells.record([watched])
+        cells.record([watched], sampling_interval=sampling)
     if pynn_record:
-        (cells if record_neurons is None else cells[list(record_neurons)]).record(pynn_record)
+        (cells if record_neurons is None else cells[list(record_neurons)]).record(pynn_record,
+                                                                                 sampling_interval=sampling)
     failure = None
     try:
         _run(sim, cells, names, bias, head, dt_ms, duration_ms)
@@ -115,6 +124,8 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
     for position, train in enumerate(segment.spiketrains):
         index = int(train.annotations.get("source_index", position))
         times = np.round(np.asarray(train.magnitude, dtype=float) + shift, 10)
+        if timing.spikes_off_grid:
+            times = np.round(np.ceil(np.round(times / dt_ms, 6)) * dt_ms, 10)
         spikes[index] = np.sort(times[times <= duration_ms + 1e-9])
     traces = {}
     for var, pynn in zip(record, pynn_record):

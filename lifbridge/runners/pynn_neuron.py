@@ -11,25 +11,25 @@ from ..pynn import run
 from ..pynn.neuron import cell_type, import_pynn_neuron
 from ..stimulus import SimResult, Stimulus
 
-#: pyNN.neuron's clock against lifbridge's (see :class:`lifbridge.pynn.run.Timing`).
-TIMING = run.Timing(spike_source_steps=1, current_steps=0, reported_spike_steps=0, first_current_step=0)
+#: pyNN.neuron's clock against lifbridge's (see :class:`lifbridge.pynn.run.Timing`): NEURON's
+#: variable-step solver (CVODE) places spikes between grid points, reported at the next one.
+TIMING = run.Timing(spike_source_steps=1, current_steps=0, reported_spike_steps=0, first_current_step=0,
+                    spikes_off_grid=True, sampling_stretch=1e-9)
+
+#: NEURON's variable-step, variable-order solver (CVODE, error-controlled like NEST's GSL
+#: solvers): its fixed step is implicit Euler, first order, under which the AdEx
+#: upswing runs away at dt = 0.1 ms and a 0.2 ms synaptic conductance is 27% off.
+SETUP = {"use_cvode": True, "rtol": 1e-8, "atol": 1e-8}
 
 
-def secondorder(model: Model) -> int:
-    """NEURON's ``secondorder`` for ``model``: 2 (Crank-Nicolson, second order) for a membrane that is
-    never clamped (hh, hh_traub: measured 0.01-0.02 ms from NEST at dt = 0.01 ms, 0.15-0.6 ms with
-    implicit Euler); 0 (implicit Euler) with a refractory clamp, whose stiff conductance makes
-    Crank-Nicolson ring (lif: 45 spikes instead of 44 in 300 ms)."""
-    from ..nmodl import membrane
-
-    clamped = model.refractory is not None and membrane(model).variable in model.refractory.clamp
-    return 0 if clamped else 2
-
-
-def _cell_type_with_method(model, sim):
-    from neuron import h
-
-    h.secondorder = secondorder(model)
+def _cell_type_on_cvode(model, sim):
+    # traces at the grid times (Vector.record with an interval), not at every solver step
+    sim.simulator.state.record_sample_times = False
+    # NEURON finds a threshold crossing at the end of the solver step that passed it (its
+    # interpolating condition_order(2) aborts NEURON 9.0.2 on AdEx: netcvode.cpp:5232), so
+    # solver steps are kept to a tenth of the grid step: each spike is at most dt/10 late
+    sim.simulator.state.cvode.condition_order(1)
+    sim.simulator.state.cvode.maxstep(sim.simulator.state.dt / 10)
     return cell_type(model, sim)
 
 
@@ -49,7 +49,15 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     spec units).
     """
     sim = import_pynn_neuron()
-    result = run.simulate(sim, "pynn.neuron", _cell_type_with_method, model, stimulus, duration_ms=duration_ms, dt_ms=dt_ms,
-                          timing=TIMING, record=record, record_neurons=record_neurons, **overrides)
+    try:
+        result = run.simulate(sim, "pynn.neuron", _cell_type_on_cvode, model, stimulus, duration_ms=duration_ms,
+                              dt_ms=dt_ms, timing=TIMING, record=record, record_neurons=record_neurons, setup=SETUP,
+                              **overrides)
+    finally:
+        # pyNN.neuron's setup() leaves CVODE on unless told otherwise: the next script gets PyNN's defaults
+        sim.simulator.state.cvode.active(0)
+        sim.simulator.state.cvode.condition_order(1)
+        sim.simulator.state.cvode.maxstep(1e9)
+        sim.simulator.state.record_sample_times = False
     result.versions = versions()
     return result
