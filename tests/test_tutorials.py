@@ -15,6 +15,7 @@ FIGURES = {
     "04_write_your_own_model.py": "04_custom.png",
     "05_noise_and_siegert.py": "05_siegert.png",
     "06_pynn_one_script_two_simulators.py": "06_pynn.png",
+    "07_pynn_cuba_three_simulators.py": "07_cuba.png",
 }
 
 
