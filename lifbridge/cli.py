@@ -247,6 +247,8 @@ def build_parser():
 
     p = sub.add_parser("backends", help="every backend: available or not and why, generator targets, options")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--matrix", action="store_true", help="the model x backend capability table (Markdown, as in "
+                   "the README)")
     p.set_defaults(handler=cmd_backends)
 
     for _, command in registry.commands():
@@ -714,8 +716,11 @@ def cmd_validate(args):
 
 
 def cmd_backends(args):
-    rows = registry.describe()
     models = [load_model(name) for name in bundled_models()]
+    if args.matrix:
+        print(registry.capability_matrix(models), end="")
+        return
+    rows = registry.describe()
     for row in rows:
         row["models"] = {c.model: {"support": c.support, "reason": c.reason, "error": c.error}
                          for c in registry.capabilities(models, [row["name"]])}

@@ -392,3 +392,18 @@ def test_validate_records_what_each_backend_declares_and_the_report_shows_it(tmp
     with pytest.raises(backends.OptionError, match="--target 'gpu': not a brian2 target"):
         validate([lif], ["brian2"], quick=True, progress=False, include_siegert=False, include_hh_equivalent=False,
                  backend_options={"brian2": {"target": "gpu"}})
+
+
+# ---------------------------------------------------------------------------- the README's matrix
+def test_the_readmes_capability_matrix_is_the_registrys():
+    """README.md carries `lifbridge backends --matrix` verbatim: a backend that changes what it
+    declares changes the README in the same commit."""
+    from lifbridge.validation.harness import bundled_models
+
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme.split("<!-- capability matrix: begin -->\n")[1].split("<!-- capability matrix: end -->")[0]
+    assert block == backends.capability_matrix([lifbridge.load(name) for name in bundled_models()]), \
+        "regenerate the README's capability matrix with `lifbridge backends --matrix`"
+    cli = subprocess.run([sys.executable, "-m", "lifbridge", "backends", "--matrix"], capture_output=True, text=True,
+                         timeout=300)
+    assert cli.returncode == 0 and cli.stdout == block

@@ -249,7 +249,7 @@ def test_lifbridge_run_on_pynn_nest_from_the_command_line():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["nest", "brian2"])
+@pytest.mark.parametrize("simulator", ["nest", "brian2", "neuron"])
 def test_generated_example_script_runs_and_saves_its_figure(simulator, tmp_path):
     """`lifbridge generate --target pynn` writes a script that runs on the PyNN backend named on its
     command line, prints the population's rate and saves its figure."""

@@ -38,7 +38,7 @@ def test_cuba_network_statistics_agree_on_the_three_pynn_backends(tmp_path):
     for r in nest + others:
         # self-sustained, asynchronous irregular activity, as published (a few Hz, CV near 0.5)
         assert 2.0 < r["rate_hz"] < 20.0 and 0.3 < r["cv_isi"] < 1.2, r
-        assert r["cv_neurons"] > 0.5 * r["n"], r
+        assert r["cv_neurons"] > 0.25 * r["n"], r   # neurons with 4 spikes or more after 100 ms
     for key in ("rate_hz", "cv_isi"):
         values = [r[key] for r in nest]
         spread = max(values) - min(values)

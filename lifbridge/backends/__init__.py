@@ -29,7 +29,7 @@ from ..errors import BackendUnavailable
 from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, Command, Generator, Option, OptionError
 
 __all__ = ["REGISTRY", "names", "get", "require", "available", "describe", "generators", "generator",
-           "capabilities", "color", "Backend", "Capability", "Command", "Generator", "Option", "OptionError",
+           "capabilities", "capability_matrix", "color", "Backend", "Capability", "Command", "Generator", "Option", "OptionError",
            "EXACT", "APPROXIMATE", "UNSUPPORTED"]
 
 #: backend name -> module defining ``BACKEND``. One line per backend.
@@ -147,6 +147,30 @@ def capabilities(models, backends=None) -> list:
             continue
         out += [backend.capability_of(m) for m in models]
     return out
+
+
+def capability_matrix(models, backends=None) -> str:
+    """The model x backend capability table as Markdown (README, ``lifbridge backends --matrix``):
+    exact, approximate with the tolerance table's allowance, or unsupported; the reasons of
+    the unsupported ones are numbered below the table."""
+    columns = list(backends or names())
+    found = {(c.model, c.backend): c for c in capabilities(models, columns)}
+    notes: list = []
+    lines = ["| model | " + " | ".join(f"`{n}`" for n in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for model in models:
+        cells = []
+        for name in columns:
+            c = found[(model.name, name)]
+            if c.support == UNSUPPORTED:
+                if c.reason not in notes:
+                    notes.append(c.reason)
+                cells.append(f"unsupported ({notes.index(c.reason) + 1})")
+            else:
+                error = " ".join(c.error.split())
+                cells.append(c.support + (f": {error}" if error else ""))
+        lines.append(f"| `{model.name}` | " + " | ".join(cells) + " |")
+    lines += [""] + [f"({k}) {' '.join(reason.split())}" for k, reason in enumerate(notes, 1)]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def color(name: str, default: str = "tab:purple") -> str:

@@ -106,6 +106,8 @@ class Backend:
     * ``tolerances``: rows of the tolerance table that concern this backend alone
       (:class:`lifbridge.validation.tolerances.Tolerance`, its own methods' accuracy,
       each with its reason); merged into the one table by ``tolerance_for``.
+    * ``known_gaps``: known gaps of this backend alone (:class:`lifbridge.validation.tolerances.KnownGap`,
+      each with its reason); merged into the one table by ``known_gap``.
     * ``modules``: the package's modules that belong to this backend (its path from the
       model object to the simulator); only these may name it (``tests/test_backends.py``).
     """
@@ -127,6 +129,7 @@ class Backend:
     commands: tuple = ()
     modules: tuple = ()
     tolerances: tuple = ()
+    known_gaps: tuple = ()
 
     # ------------------------------------------------------------------ availability
     def missing_packages(self) -> list:

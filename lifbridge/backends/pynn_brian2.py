@@ -13,6 +13,8 @@ leaves every other backend working.
 
 from __future__ import annotations
 
+from ..pynn.names import LIGHT_GAP_REASON
+from ..validation.tolerances import KnownGap
 from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, gap_of
 
 NAME = "pynn.brian2"
@@ -68,11 +70,9 @@ BACKEND = Backend(
     install_hint="pip install 'lifbridge[pynn]'",
     runner="lifbridge.runners.pynn_brian2",
     capability=capability,
-    # run when named (validate --backends pynn.nest ...): they run the nest and brian2
-    # backends' own neurons through PyNN, and double the full validation's time
-    in_full_runs=False,
     probe=requires_brian2_backend,
     color="tab:green",
     tolerances=_brian2_tolerances(),
+    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),),
     modules=("lifbridge.backends.pynn_brian2", "lifbridge.pynn.brian2", "lifbridge.runners.pynn_brian2"),
 )

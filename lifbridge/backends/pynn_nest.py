@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from ..pynn.names import LIGHT_GAP_REASON
+from ..validation.tolerances import KnownGap
 from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, Generator, gap_of
 
 NAME = "pynn.nest"
@@ -64,10 +66,8 @@ BACKEND = Backend(
                           "nest|brian2): a population under a current step and Poisson input, recorded and "
                           "plotted", ".py"),
     }),
-    # run when named (validate --backends pynn.nest ...): they run the nest and brian2
-    # backends' own neurons through PyNN, and double the full validation's time
-    in_full_runs=False,
     probe=requires_nest_backend,
     color="tab:red",
+    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),),
     modules=("lifbridge.backends.pynn_nest", "lifbridge.pynn.nest", "lifbridge.runners.pynn_nest"),
 )

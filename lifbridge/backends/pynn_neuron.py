@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from ..validation.tolerances import Tolerance
+from ..pynn.names import LIGHT_GAP_REASON
+from ..validation.tolerances import KnownGap, Tolerance
 from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Generator, gap_of, tolerance_text
 
 NAME = "pynn.neuron"
@@ -77,11 +78,10 @@ BACKEND = Backend(
         "nmodl": Generator("lifbridge.nmodl:to_nmodl", "NEURON NMODL point process lb_<model> (membrane = the "
                            "section's v; NEURON units)", ".mod"),
     }),
-    # run when named (validate --backends pynn.neuron ...), like the other PyNN backends
-    in_full_runs=False,
     probe=build_notes,
     color="tab:brown",
     tolerances=TOLERANCES,
+    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),),
     modules=("lifbridge.backends.pynn_neuron", "lifbridge.nmodl", "lifbridge.nmodl_build", "lifbridge.pynn.neuron",
              "lifbridge.runners.pynn_neuron"),
 )

@@ -6,8 +6,11 @@ The network is built by :func:`lifbridge.pynn.run.simulate` with pyNN.neuron's t
 
 from __future__ import annotations
 
+import functools
+
 from ..model import Model
 from ..pynn import run
+from ..pynn.names import standard_class
 from ..pynn.neuron import cell_type, import_pynn_neuron
 from ..stimulus import SimResult, Stimulus
 
@@ -22,7 +25,7 @@ TIMING = run.Timing(spike_source_steps=1, current_steps=0, reported_spike_steps=
 SETUP = {"use_cvode": True, "rtol": 1e-8, "atol": 1e-8}
 
 
-def _cell_type_on_cvode(model, sim):
+def _cell_type_on_cvode(model, sim, standard=False):
     # traces at the grid times (Vector.record with an interval), not at every solver step
     sim.simulator.state.record_sample_times = False
     # NEURON finds a threshold crossing at the end of the solver step that passed it (its
@@ -30,7 +33,7 @@ def _cell_type_on_cvode(model, sim):
     # solver steps are kept to a tenth of the grid step: each spike is at most dt/10 late
     sim.simulator.state.cvode.condition_order(1)
     sim.simulator.state.cvode.maxstep(sim.simulator.state.dt / 10)
-    return cell_type(model, sim)
+    return standard_class(model, sim) if standard else cell_type(model, sim)
 
 
 def versions():
@@ -41,16 +44,18 @@ def versions():
 
 
 def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
-             record_neurons=None, **overrides) -> SimResult:
+             record_neurons=None, standard=False, **overrides) -> SimResult:
     """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.neuron for ``duration_ms``.
 
     ``overrides``: parameter and initial values (spec names and units, read by
     :func:`lifbridge.overrides.resolve`); ``record``: state variables (spec names; traces in
-    spec units).
+    spec units); ``standard``: run PyNN's standard type of ``model`` (with ``model``'s values,
+    :func:`lifbridge.pynn.names.standard_values`) instead of lifbridge's generated one.
     """
     sim = import_pynn_neuron()
     try:
-        result = run.simulate(sim, "pynn.neuron", _cell_type_on_cvode, model, stimulus, duration_ms=duration_ms,
+        types = functools.partial(_cell_type_on_cvode, standard=standard)
+        result = run.simulate(sim, "pynn.neuron", types, model, stimulus, duration_ms=duration_ms,
                               dt_ms=dt_ms, timing=TIMING, record=record, record_neurons=record_neurons, setup=SETUP,
                               **overrides)
     finally:

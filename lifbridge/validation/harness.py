@@ -26,7 +26,7 @@ from ..stimulus import first_isi_rate, steady_rate
 from .checks import all_checks, diverged_record, siegert_checks, spike_input_checks
 from .protocols import build_batch, siegert_batch, spike_input_batch
 from .references import analytic_fi, late_release_reference, reference_batch, siegert_reference
-from .tolerances import KNOWN_GAPS, all_tolerances, known_gap
+from .tolerances import all_known_gaps, all_tolerances, known_gap
 
 TRACE_STRIDE = 5  # keep every 5th sample of recorded traces in the records
 
@@ -212,7 +212,7 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                        "dt_ms_per_model": {m.name: dt_ms or float(m.hints.get("validation_dt_ms", DEFAULT_DT_MS))
                                            for m in loaded}},
             "versions": versions, "runs": runs, "checks": checks, "extras": extras,
-            "tolerances": [t.__dict__ for t in all_tolerances()], "known_gaps": [g.__dict__ for g in KNOWN_GAPS]})
+            "tolerances": [t.__dict__ for t in all_tolerances()], "known_gaps": [g.__dict__ for g in all_known_gaps()]})
 
 
 def _run_batch(batch, backends, options, bar, versions, checks, check, step_label) -> list:

@@ -256,8 +256,35 @@ def rate_allowance(rate_hz, dt_ms, tolerance: Tolerance):
     return grid + tolerance.rel * rate + tolerance.abs
 
 
+def gaps_for(backend: str) -> list:
+    """The known gaps that may apply to ``backend``: the shared ones, plus those the backend
+    declares itself (``Backend.known_gaps``: what it cannot run, with reasons)."""
+    gaps = list(KNOWN_GAPS)
+    if backend not in ("*", "reference"):
+        from .. import backends as registry
+
+        try:
+            gaps += list(registry.get(backend).known_gaps)
+        except Exception:  # an unknown or broken backend declares nothing
+            pass
+    return gaps
+
+
+def all_known_gaps() -> list:
+    """Every known gap: the shared ones and every registered backend's own (for the report)."""
+    from .. import backends as registry
+
+    gaps = list(KNOWN_GAPS)
+    for name in registry.names():
+        try:
+            gaps += list(registry.get(name).known_gaps)
+        except Exception:
+            pass
+    return gaps
+
+
 def known_gap(model: str, backend: str, protocol: str):
-    for gap in KNOWN_GAPS:
+    for gap in gaps_for(backend):
         if _model_score(gap.model, model) >= 0 and gap.backend in ("*", backend) and gap.protocol in ("*", protocol):
             return gap
     return None
