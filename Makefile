@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml setup.py scripts/install-system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	# PyNN's own NEURON mechanisms, compiled once by NEURON's nrnivmodl (found on PATH)
+	if $(BIN)/python -c "import pyNN, neuron" 2>/dev/null; then \
+		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -c "from lifbridge.pynn.neuron import import_pynn_neuron; import_pynn_neuron()"; fi
 	touch $@
 
 validate: setup

@@ -47,17 +47,23 @@ import numpy as np
 from ..errors import BackendUnavailable, ParameterError
 from ..model import Model
 from ..units import Unit
-from .names import STANDARD_TYPES, check_parameter_space, check_standard, class_name, pynn_names
+from .names import STANDARD_TYPES, check_parameter_space, check_standard, class_name, pynn_names, standard_class
 
-#: PyNN standard type -> (same model as lifbridge's on pyNN.neuron?, why).
+_CVODE = MappingProxyType({"use_cvode": True})
+
+#: PyNN standard type -> (same model as lifbridge's on pyNN.neuron?, why[, the sim.setup values
+#: it needs]), each measured by tests/test_pynn_standard.py (under the pynn.neuron runner's
+#: variable-step solver; NEURON's fixed step is not measured).
 STANDARD_VERDICTS = MappingProxyType({
-    "IF_curr_exp": (False, "pyNN.neuron's StandardIF (pas + ResetRefrac + ExpISyn) is not checked against "
-                           "lifbridge's lif; its refractory release is PyNN's own"),
-    "IF_curr_alpha": (False, "pyNN.neuron's AlphaISyn is not checked against lifbridge's lif_psc_alpha"),
+    "IF_curr_exp": (True, "pyNN.neuron's StandardIF (pas + ResetRefrac + ExpISyn) under NEURON's variable-step "
+                          "solver: spikes within one time step of the generated type", _CVODE),
+    "IF_curr_alpha": (True, "pyNN.neuron's StandardIF with AlphaISyn under NEURON's variable-step solver: spikes "
+                            "within one time step of the generated type", _CVODE),
     "IF_curr_delta": (False, "pyNN.neuron has no IF_curr_delta (ModelNotAvailable)"),
-    "IF_cond_exp": (False, "pyNN.neuron's StandardIF with ExpSyn is not checked against lifbridge's lif_cond_exp"),
-    "IF_cond_alpha": (False, "pyNN.neuron's StandardIF with AlphaSyn is not checked against lifbridge's "
-                             "lif_cond_alpha"),
+    "IF_cond_exp": (True, "pyNN.neuron's StandardIF with ExpSyn under NEURON's variable-step solver: spikes within "
+                          "one time step of the generated type", _CVODE),
+    "IF_cond_alpha": (True, "pyNN.neuron's StandardIF with AlphaSyn under NEURON's variable-step solver: spikes "
+                            "within one time step of the generated type", _CVODE),
     "EIF_cond_exp_isfa_ista": (False, "pyNN.neuron's AdExpIF draws a spike to v_spike for 1e-12 ms and detects "
                                       "at v_spike, lifbridge at V_peak"),
     "EIF_cond_alpha_isfa_ista": (False, "pyNN.neuron's AdExpIF draws a spike to v_spike for 1e-12 ms and detects "
@@ -260,8 +266,14 @@ def generated_type(model: Model, sim):
 def cell_type(model: Model, sim, *, standard=None):
     """The pyNN.neuron cell type of ``model`` (``standard=True``: PyNN's standard type, where verified)."""
     if standard:
-        check_standard(model, "pyNN.neuron", STANDARD_TYPES, STANDARD_VERDICTS)
+        check_standard(model, "pyNN.neuron", STANDARD_TYPES, STANDARD_VERDICTS, current_setup(sim))
+        return standard_class(model, sim)
     return generated_type(model, sim)
+
+
+def current_setup(sim) -> dict:
+    """The ``sim.setup`` values a standard type's verdict can depend on, as now in force."""
+    return {"use_cvode": bool(sim.simulator.state.cvode.active())}
 
 
 __all__ = ["cell_type", "generated_type", "import_pynn_neuron", "STANDARD_VERDICTS"]
