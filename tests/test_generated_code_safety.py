@@ -338,3 +338,23 @@ def test_cli_generate_prints_the_same_safe_text(tmp_path):
                                                     "refused.toml"), "--target", "brian2")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and "[model].description" in refused.stderr
+
+
+# ---------------------------------------------------------------------------- NMODL
+def nmodl_payload(sep):
+    # would add a PARAMETER block to the mechanism if it left its comment line
+    return f"benign{sep}PARAMETER {{ injected_parameter = 1 }}{sep}VERBATIM{sep}"
+
+
+@pytest.mark.parametrize("sep", SEPARATORS + ["\u202e", "\x7f", "\x1f", "\x9b"], ids=repr)
+def test_nmodl_text_keeps_free_text_in_comment_lines(sep):
+    """Every free-text field of a hostile model ends up inside NMODL ``:`` comments, on one
+    line each: no line that NEURON's translator reads as code carries it."""
+    from lifbridge.nmodl import to_nmodl
+
+    for name in ("lif", MODELS_WITH_EXPRESSIONS):
+        text = to_nmodl(hostile_model(lifbridge.load(name), nmodl_payload(sep)))
+        assert not any(c in text for c in set(SEPARATORS) - {"\n"}), repr(sep)
+        code = [line.split(":", 1)[0] for line in text.split("\n")]
+        assert not any("injected_parameter" in line or "VERBATIM" in line for line in code)
+        assert text.count("injected_parameter") >= 5   # the text is there, as comments
