@@ -70,6 +70,10 @@ INDENT = "    "
 #: clamp value in 2.5e-10 ms; an injected 1 nA moves it by 1e-9 mV.
 CLAMP_CONDUCTANCE_US = 1e9
 
+#: Two spikes of one neuron closer than this (ms) are a runaway, not firing: the neuron is held
+#: and the run reported as diverged (no model here fires at a megahertz).
+STORM_INTERVAL_MS = 1e-3
+
 #: Relative round-off within which a spike condition ``a >= b`` counts as met (WATCH has no >=).
 EQUALITY_ROUNDOFF = 1e-12
 
@@ -399,7 +403,7 @@ def to_nmodl(model: Model, mechanism: str | None = None) -> str:
     for var, rhs in model.equations.items():
         lines.append(f":   d{comment_text(var)}/dt = {comment_text(ex.to_text(rhs))}")
     range_names = list(model.parameters) + others + [n for n, p in model.inputs.items() if p.kind == "light"]
-    range_names += ["lb_cm"] + (["lb_refractory"] if refractory else [])
+    range_names += ["lb_cm", "lb_diverged", "lb_diverged_t", "lb_retired"] + (["lb_refractory"] if refractory else [])
     lines += ["", "NEURON {", f"{INDENT}THREADSAFE", f"{INDENT}POINT_PROCESS {mechanism}"]
     for start in range(0, len(range_names), 8):
         lines.append(f"{INDENT}RANGE {', '.join(range_names[start:start + 8])}")
@@ -413,10 +417,16 @@ def to_nmodl(model: Model, mechanism: str | None = None) -> str:
         if port.kind == "light":
             unit = neuron_unit(port.unit)
             lines.append(f"{INDENT}{name} = 0.0" + _comment(f"{unit.name}, light input (0: dark)"))
-    if refractory:
-        lines.append(f"{INDENT}lb_gclamp = {_number(CLAMP_CONDUCTANCE_US)} : uS, refractory clamp conductance")
+    lines.append(f"{INDENT}lb_gclamp = {_number(CLAMP_CONDUCTANCE_US)} : uS, refractory and runaway clamp "
+                 f"conductance")
+    lines.append(f"{INDENT}lb_storm = {_number(STORM_INTERVAL_MS)} : ms, two spikes closer than this are a runaway")
+    lines.append(f"{INDENT}lb_retired = 0 : 1: inert (no current, no change, no spikes), a cell of an earlier run")
     lines += ["}", "", "ASSIGNED {", f"{INDENT}v (mV)", f"{INDENT}lb_i (nA)",
-              f"{INDENT}lb_cm : nF, the section capacitance the model needs"]
+              f"{INDENT}lb_cm : nF, the section capacitance the model needs",
+              f"{INDENT}lb_diverged : 1 once the neuron ran away (v then held)",
+              f"{INDENT}lb_hold_diverged : mV, v held after a runaway",
+              f"{INDENT}lb_diverged_t : ms, when the runaway was found",
+              f"{INDENT}lb_last_spike : ms, time of the last spike"]
     if refractory:
         lines.append(f"{INDENT}lb_refractory : 1 while refractory")
         for x in clamp:
@@ -440,12 +450,14 @@ def to_nmodl(model: Model, mechanism: str | None = None) -> str:
         else:
             lines.append(f"{INDENT}{x} = ({printer.doprint(initial)})*{_number(_si(unit).factor_to(neuron_unit(unit)))}")
     lines.append(f"{INDENT}lb_cm = ({cm_text})*{cm_factor}")
+    lines += [f"{INDENT}lb_diverged = 0", f"{INDENT}lb_hold_diverged = 0", f"{INDENT}lb_diverged_t = -1",
+              f"{INDENT}lb_last_spike = -1e9"]
     if refractory:
         lines.append(f"{INDENT}lb_refractory = 0")
         for x in clamp:
             lines.append(f"{INDENT}lb_hold_{x} = 0")
     if model.spike is not None:
-        lines.append(f"{INDENT}net_send(0, 1)")
+        lines.append(f"{INDENT}if (lb_retired == 0) {{ net_send(0, 1) }}")
     lines += ["}", "", "BREAKPOINT {"]
     if others:
         lines.append(f"{INDENT}SOLVE lb_states METHOD {solver(model, others)}")
@@ -453,17 +465,17 @@ def to_nmodl(model: Model, mechanism: str | None = None) -> str:
     to_mv_per_ms = _number(_from_si_per_ms(model.state[vm].unit) * MILLIVOLT.factor_to(neuron_unit(model.state[vm].unit)))
     lines.append(f"{INDENT}lb_cm = ({cm_text})*{cm_factor}")
     current = f"lb_i = -lb_cm*({rest})*{to_mv_per_ms}"
+    lines += [f"{INDENT}if (lb_retired) {{", f"{INDENT * 2}lb_i = 0",
+              f"{INDENT}}} else if (lb_diverged) {{", f"{INDENT * 2}lb_i = lb_gclamp*(v - lb_hold_diverged)"]
     if vm in clamp:
-        lines += [f"{INDENT}if (lb_refractory) {{", f"{INDENT * 2}lb_i = lb_gclamp*(v - lb_hold_{vm})",
-                  f"{INDENT}}} else {{", f"{INDENT * 2}{current}", f"{INDENT}}}"]
-    else:
-        lines.append(f"{INDENT}{current}")
+        lines += [f"{INDENT}}} else if (lb_refractory) {{", f"{INDENT * 2}lb_i = lb_gclamp*(v - lb_hold_{vm})"]
+    lines += [f"{INDENT}}} else {{", f"{INDENT * 2}{current}", f"{INDENT}}}"]
     lines.append("}")
     if others:
         lines += ["", "DERIVATIVE lb_states {"]
         for x in others:
             rhs = printer.doprint(model.expand_aliases(model.equations[x]))
-            hold = "(1 - lb_refractory)*" if x in clamp else ""
+            hold = "(1 - lb_retired)*" + ("(1 - lb_refractory)*" if x in clamp else "")
             lines.append(f"{INDENT}{x}' = {hold}({rhs})*{_number(_from_si_per_ms(model.state[x].unit))}")
         lines.append("}")
     lines += _net_receive(model, printer, names, vm, ports, clamp, refractory)
@@ -556,13 +568,18 @@ def _net_receive(model, printer, names, vm, ports, clamp, refractory) -> list:
         g = NmodlPrinter(names, inline_min_max=True).doprint(event_function(model.expand_aliases(model.spike.condition)))
         lines += [f"{INDENT}}} else if (flag == 1) {{", f"{INDENT * 2}WATCH ({g} > 0) 2",
                   f"{INDENT}}} else if (flag == 2) {{"]
-        body = ["net_event(t)"]
-        body += [_statement(printer, names, model, a, vm) for a in model.spike.reset]
+        # a neuron firing again within lb_storm of its last spike runs away (a current too large
+        # for the model): it is held where it is and the run is stopped as diverged (lb_diverged)
+        body = ["if (t - lb_last_spike < lb_storm && lb_diverged == 0) {", f"{INDENT}lb_diverged = 1",
+                f"{INDENT}lb_hold_diverged = v", f"{INDENT}lb_diverged_t = t", "}", "lb_last_spike = t", "if (lb_diverged == 0) {", f"{INDENT}net_event(t)"]
+        body += [f"{INDENT}{_statement(printer, names, model, a, vm)}" for a in model.spike.reset]
+        body.append("}")
         if refractory:
             period = printer.doprint(model.refractory.period)
             to_ms = _number(SECOND.factor_to(MILLISECOND))
-            body += [f"lb_hold_{x} = {'v' if x == vm else x}" for x in clamp]
-            body += ["lb_refractory = 1", f"net_send(({period})*{to_ms}, 3)"]
+            body = body[:-1]
+            body += [f"{INDENT}lb_hold_{x} = {'v' if x == vm else x}" for x in clamp]
+            body += [f"{INDENT}lb_refractory = 1", f"{INDENT}net_send(({period})*{to_ms}, 3)", "}"]
             lines.append(f"{INDENT * 2}if (lb_refractory == 0) {{")
             lines += [f"{INDENT * 3}{b}" for b in body]
             lines += [f"{INDENT * 2}}}", f"{INDENT}}} else if (flag == 3) {{", f"{INDENT * 2}lb_refractory = 0"]

@@ -73,7 +73,7 @@ def test_lif_mod_file():
     assert "POINT_PROCESS lb_lif\n" in text
     assert "    C_m = 0.25 : nF, membrane capacitance\n" in text
     assert "    V_th = -55.0 : mV, spike threshold\n" in text
-    assert "    I_syn_exc' = (-(I_syn_exc*1e-09) / (tau_syn_exc*0.001))*1000000.0\n" in text
+    assert "    I_syn_exc' = (1 - lb_retired)*(-(I_syn_exc*1e-09) / (tau_syn_exc*0.001))*1000000.0\n" in text
     assert "SOLVE lb_states METHOD cnexp" in text
     assert "NET_RECEIVE (weight, lb_receptor) {\n    LOCAL lb_w\n    INITIAL {" in text
     assert "lb_w = (-1.0)*weight : inh_spikes" in text          # PyNN: inhibitory currents are negative

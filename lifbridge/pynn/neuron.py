@@ -37,6 +37,8 @@ finds the condition true (see :mod:`lifbridge.runners.pynn_neuron` for the timin
 
 from __future__ import annotations
 
+import weakref
+
 import os
 from collections import defaultdict
 from math import pi
@@ -50,6 +52,22 @@ from ..units import Unit
 from .names import STANDARD_TYPES, check_parameter_space, check_standard, class_name, pynn_names, standard_class
 
 _CVODE = MappingProxyType({"use_cvode": True})
+
+#: Every lifbridge cell made on pyNN.neuron that is still alive. PyNN 0.13 keeps the cells of
+#: earlier populations in NEURON after ``sim.setup()``/``sim.end()``, and NEURON goes on
+#: integrating them in every later run: :func:`retire_earlier_cells` makes them inert.
+LIVE_CELLS = weakref.WeakSet()
+
+
+def retire_earlier_cells() -> int:
+    """Make every lifbridge cell still in NEURON inert (no current, no state change, no
+    spikes: ``lb_retired``); call right after ``sim.setup()``, before the new populations.
+    Returns how many."""
+    cells = list(LIVE_CELLS)
+    for cell in cells:
+        cell.pp.lb_retired = 1
+    LIVE_CELLS.clear()
+    return len(cells)
 
 #: PyNN standard type -> (same model as lifbridge's on pyNN.neuron?, why[, the sim.setup values
 #: it needs]), each measured by tests/test_pynn_standard.py (under the pynn.neuron runner's
@@ -140,6 +158,7 @@ def cell_class(model: Model, mechanism: str):
 
         def __init__(self, **values):
             nrn.Section.__init__(self)
+            LIVE_CELLS.add(self)
             self.L = SECTION_LENGTH_UM
             self(0.5).diam = SECTION_DIAMETER_UM
             self.seg = self(0.5)

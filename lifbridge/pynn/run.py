@@ -71,8 +71,12 @@ def _pynn_values(names, values: dict) -> dict:
 
 
 def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, duration_ms, dt_ms, timing: Timing,
-             record=(), record_neurons=None, setup=None, **overrides) -> SimResult:
-    """Run ``stimulus.n`` neurons of ``model`` on the PyNN backend module ``sim`` (see the module docstring)."""
+             record=(), record_neurons=None, setup=None, held=None, **overrides) -> SimResult:
+    """Run ``stimulus.n`` neurons of ``model`` on the PyNN backend module ``sim`` (see the module docstring).
+
+    ``held``: optional ``(cells) -> {neuron index: (t_ms, note)}``, the neurons the cell type
+    itself stopped as runaways (a variable-step solver would follow them without end); each
+    is a divergence of the membrane potential (value nan: not followed)."""
     started = time.perf_counter()
     if stimulus.light is not None:
         raise ValueError(f"{backend}: PyNN's current sources reach only the current input of {model.name}; "
@@ -150,6 +154,9 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
             ids = [int(i) for i in signal.array_annotations.get("channel_index", range(values.shape[0]))]
             events = scan_traces({membrane: (t, values, item.spec_unit.name)},
                                  runaway_bounds(model, {**resolved.parameters, **resolved.state}), None, ids)
+    for index, (t_ms, note) in (held(cells) if held is not None else {}).items():
+        unit = model.state[membrane].unit.name if membrane in model.state else ""
+        events[index] = Event(index, t_ms, membrane or "", float("nan"), unit, None, note=f"{backend}: {note}")
     if failure is not None:
         events = {i: events.get(i) or replace(failure, neuron=i) for i in range(stimulus.n)}
     sim.end()

@@ -11,7 +11,7 @@ import functools
 from ..model import Model
 from ..pynn import run
 from ..pynn.names import standard_class
-from ..pynn.neuron import cell_type, import_pynn_neuron
+from ..pynn.neuron import cell_type, retire_earlier_cells, import_pynn_neuron
 from ..stimulus import SimResult, Stimulus
 
 #: pyNN.neuron's clock against lifbridge's (see :class:`lifbridge.pynn.run.Timing`): NEURON's
@@ -26,6 +26,8 @@ SETUP = {"use_cvode": True, "rtol": 1e-8, "atol": 1e-8}
 
 
 def _cell_type_on_cvode(model, sim, standard=False):
+    # the cells of earlier runs would otherwise be integrated along with this run's
+    retire_earlier_cells()
     # traces at the grid times (Vector.record with an interval), not at every solver step
     sim.simulator.state.record_sample_times = False
     # NEURON finds a threshold crossing at the end of the solver step that passed it (its
@@ -34,6 +36,22 @@ def _cell_type_on_cvode(model, sim, standard=False):
     sim.simulator.state.cvode.condition_order(1)
     sim.simulator.state.cvode.maxstep(sim.simulator.state.dt / 10)
     return standard_class(model, sim) if standard else cell_type(model, sim)
+
+
+def held_neurons(cells) -> dict:
+    """Neuron index -> (time, why) for the neurons lifbridge's point process held as runaways.
+
+    Under a runaway the variable-step solver does not fail: a neuron without refractoriness
+    fires again at once after each reset, and the solver follows it with ever smaller steps
+    without end. The point process holds such a neuron (two spikes within ``lb_storm``, a
+    microsecond) and marks it (``lb_diverged``); it is a divergence, not data."""
+    out = {}
+    for index, cell in enumerate(cells):
+        pp = cell._cell.pp
+        if pp.lb_diverged:
+            out[index] = (float(pp.lb_diverged_t), "fired again within a microsecond of its last spike, a runaway "
+                          "NEURON's solver would follow without end; lifbridge's point process held it")
+    return out
 
 
 def versions():
@@ -57,7 +75,7 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
         types = functools.partial(_cell_type_on_cvode, standard=standard)
         result = run.simulate(sim, "pynn.neuron", types, model, stimulus, duration_ms=duration_ms,
                               dt_ms=dt_ms, timing=TIMING, record=record, record_neurons=record_neurons, setup=SETUP,
-                              **overrides)
+                              held=held_neurons, **overrides)
     finally:
         # pyNN.neuron's setup() leaves CVODE on unless told otherwise: the next script gets PyNN's defaults
         sim.simulator.state.cvode.active(0)
