@@ -81,10 +81,7 @@ BACKEND = Backend(
     probe=build_notes,
     color="tab:brown",
     tolerances=TOLERANCES,
-    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),
-                KnownGap("*", NAME, "siegert", "not run: white noise changes the current at every step, and NEURON's "
-                         "variable-step solver restarts at each change (10 minutes per model for the full protocol); "
-                         "the f-I, step, frozen-noise and spike-input protocols judge this backend")),
+    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),),
     modules=("lifbridge.backends.pynn_neuron", "lifbridge.nmodl", "lifbridge.nmodl_build", "lifbridge.pynn.neuron",
              "lifbridge.runners.pynn_neuron"),
 )
