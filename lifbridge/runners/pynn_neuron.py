@@ -11,7 +11,7 @@ import functools
 from ..model import Model
 from ..pynn import run
 from ..pynn.names import standard_class
-from ..pynn.neuron import cell_type, retire_earlier_cells, import_pynn_neuron
+from ..pynn.neuron import cell_type, import_pynn_neuron, retire_earlier_cells
 from ..stimulus import SimResult, Stimulus
 
 #: pyNN.neuron's clock against lifbridge's (see :class:`lifbridge.pynn.run.Timing`): NEURON's
@@ -47,8 +47,8 @@ def held_neurons(cells) -> dict:
     microsecond) and marks it (``lb_diverged``); it is a divergence, not data."""
     out = {}
     for index, cell in enumerate(cells):
-        pp = cell._cell.pp
-        if pp.lb_diverged:
+        pp = getattr(cell._cell, "pp", None)    # PyNN's standard types have none
+        if pp is not None and getattr(pp, "lb_diverged", 0):
             out[index] = (float(pp.lb_diverged_t), "fired again within a microsecond of its last spike, a runaway "
                           "NEURON's solver would follow without end; lifbridge's point process held it")
     return out
