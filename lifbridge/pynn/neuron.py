@@ -62,10 +62,13 @@ LIVE_CELLS = weakref.WeakSet()
 def retire_earlier_cells() -> int:
     """Make every lifbridge cell still in NEURON inert (no current, no state change, no
     spikes: ``lb_retired``); call right after ``sim.setup()``, before the new populations.
-    Returns how many."""
+    The cells stay in NEURON (something in PyNN 0.13 keeps them), and so do the current and
+    spike sources of earlier runs, whose events still interrupt the variable-step solver."""
     cells = list(LIVE_CELLS)
     for cell in cells:
         cell.pp.lb_retired = 1
+        # NEURON would otherwise call back into the cell at every finitialize
+        cell._state_handler = None
     LIVE_CELLS.clear()
     return len(cells)
 
