@@ -136,4 +136,8 @@ def test_spikes_in_the_same_step_add_up_on_every_backend(backend):
     t, V, _ = result.traces["V_m"]
     E_L, tau_m = model.parameters["E_L"].value, model.parameters["tau_m"].value
     at = int(np.argmin(np.abs(np.asarray(t) - 6.0)))
-    assert V[0][at] - E_L == pytest.approx(6.0 * np.exp(-(t[at] - 5.0) / tau_m), rel=1e-9)
+    # to round-off, or within the backend's own solver error (the tolerance table's psp_shape row)
+    from lifbridge.validation.tolerances import tolerance_for
+
+    allowed = tolerance_for("psp_shape", model.name, backend.name).abs
+    assert V[0][at] - E_L == pytest.approx(6.0 * np.exp(-(t[at] - 5.0) / tau_m), rel=1e-9, abs=allowed)
