@@ -189,31 +189,35 @@ KNOWN_GAPS = [
 ]
 
 
+def _declared(shared, field: str, backends) -> list:
+    """``shared`` plus the rows each of ``backends`` declares in ``field`` of its
+    :class:`lifbridge.backends.base.Backend` (an unknown or broken backend declares nothing)."""
+    from .. import backends as registry
+
+    rows = list(shared)
+    for name in backends:
+        try:
+            rows += list(getattr(registry.get(name), field))
+        except Exception:
+            pass
+    return rows
+
+
+def _one(backend: str) -> tuple:
+    return () if backend in ("*", "reference") else (backend,)
+
+
 def rows_for(backend: str) -> list:
     """The table's rows that may apply to ``backend``: the shared ones, plus those the backend
     declares itself (``Backend.tolerances``: its own method's accuracy, with reasons)."""
-    rows = list(TOLERANCES)
-    if backend not in ("*", "reference"):
-        from .. import backends as registry
-
-        try:
-            rows += list(registry.get(backend).tolerances)
-        except Exception:  # an unknown or broken backend declares nothing
-            pass
-    return rows
+    return _declared(TOLERANCES, "tolerances", _one(backend))
 
 
 def all_tolerances() -> list:
     """Every row: the shared table and every registered backend's own rows (for the report)."""
     from .. import backends as registry
 
-    rows = list(TOLERANCES)
-    for name in registry.names():
-        try:
-            rows += list(registry.get(name).tolerances)
-        except Exception:
-            pass
-    return rows
+    return _declared(TOLERANCES, "tolerances", registry.names())
 
 
 def _model_score(pattern: str, model: str) -> int:
@@ -259,28 +263,14 @@ def rate_allowance(rate_hz, dt_ms, tolerance: Tolerance):
 def gaps_for(backend: str) -> list:
     """The known gaps that may apply to ``backend``: the shared ones, plus those the backend
     declares itself (``Backend.known_gaps``: what it cannot run, with reasons)."""
-    gaps = list(KNOWN_GAPS)
-    if backend not in ("*", "reference"):
-        from .. import backends as registry
-
-        try:
-            gaps += list(registry.get(backend).known_gaps)
-        except Exception:  # an unknown or broken backend declares nothing
-            pass
-    return gaps
+    return _declared(KNOWN_GAPS, "known_gaps", _one(backend))
 
 
 def all_known_gaps() -> list:
     """Every known gap: the shared ones and every registered backend's own (for the report)."""
     from .. import backends as registry
 
-    gaps = list(KNOWN_GAPS)
-    for name in registry.names():
-        try:
-            gaps += list(registry.get(name).known_gaps)
-        except Exception:
-            pass
-    return gaps
+    return _declared(KNOWN_GAPS, "known_gaps", registry.names())
 
 
 def known_gap(model: str, backend: str, protocol: str):
