@@ -561,6 +561,26 @@ def three_state_opsin_steady_state(phi, *, k_a, tau_d, tau_r, all_states=False):
     return _result(open_)
 
 
+def three_state_opsin_fractions(phi, t, *, k_a, tau_d, tau_r, start=(0.0, 0.0)):
+    """Open and desensitised fractions (O, D) of the three-state opsin ``t`` ms after the light
+    became ``phi`` (constant), from ``start`` = (O, D) at that moment.
+
+    Given the light the scheme is linear: ``d(O, D)/dt = A (O, D) + b`` with
+    ``A = [[-k - 1/tau_d, -k], [1/tau_d, -1/tau_r]]``, ``b = (k, 0)``, k = k_a phi (C = 1 - O - D
+    eliminated), so ``(O, D)(t) = s + expm(A t) (start - s)`` with s the steady state
+    (:func:`three_state_opsin_steady_state`). Units as there; ``t`` in ms (scalar)."""
+    from scipy.linalg import expm
+
+    _require(np.all(np.asarray(phi) >= 0), "phi must be non-negative (mW/mm^2)")
+    _require(tau_d > 0 and tau_r > 0, "tau_d and tau_r must be positive (ms)")
+    _require(t >= 0, "t must be non-negative (ms)")
+    k = float(k_a) * float(phi)
+    A = np.array([[-k - 1.0 / tau_d, -k], [1.0 / tau_d, -1.0 / tau_r]])
+    steady = np.linalg.solve(A, -np.array([k, 0.0]))
+    open_, desensitised = steady + expm(A * float(t)) @ (np.asarray(start, dtype=float) - steady)
+    return float(open_), float(desensitised)
+
+
 @_accepts_quantities
 def optogenetic_lif_plateau_rate(I, light, *, C_m, tau_m, E_L, V_th, V_reset, t_ref,
                                  g_ChR, E_ChR, k_a, tau_d, tau_r):

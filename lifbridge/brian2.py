@@ -46,7 +46,7 @@ _BASE_UNIT_NAMES = [(VOLT, "volt"), (AMP, "amp"), (SECOND, "second"), (FARAD, "f
                     (WATT / METRE ** 2, "watt/metre**2"), (SIEMENS / METRE ** 2, "siemens/metre**2"),
                     (AMP / METRE ** 2, "amp/metre**2"), (FARAD / METRE ** 2, "farad/metre**2"),
                     (AMP / SECOND, "amp/second"), (VOLT / SECOND, "volt/second"),
-                    (HERTZ / (WATT / METRE ** 2), "metre**2/(watt*second)")]
+                    (HERTZ / (WATT / METRE ** 2), "metre**2/watt/second")]
 _SI_BASES = ("metre", "kilogram", "second", "amp", "kelvin", "mole", "candela")
 
 METHOD_REASONS = {

@@ -483,6 +483,16 @@ def test_opsin_steady_state_matches_linear_algebra_and_ode(phi):
     assert an.three_state_opsin_steady_state(phi, k_a=k_a, tau_d=tau_d, tau_r=tau_r) == states[1]
 
 
+@pytest.mark.parametrize("phi,t,start", [(5.0, 3.0, (0.0, 0.0)), (1.0, 40.0, (0.2, 0.3)), (0.0, 25.0, (0.3, 0.1))])
+def test_opsin_fractions_follow_the_three_state_ode(phi, t, start):
+    """The closed form (eliminating C) against the full three-state generator's solution."""
+    k_a, tau_d, tau_r = 0.01, 10.0, 100.0
+    Q = opsin_generator(k_a * phi, tau_d, tau_r)
+    full = expm(Q * t) @ [1.0 - sum(start), start[0], start[1]]
+    got = an.three_state_opsin_fractions(phi, t, k_a=k_a, tau_d=tau_d, tau_r=tau_r, start=start)
+    np.testing.assert_allclose(got, full[1:], rtol=1e-12, atol=1e-15)
+
+
 def test_optogenetic_plateau_rate_matches_full_simulation():
     """V, C, O, D integrated together from darkness (all channels closed) until the interval is
     periodic; I = 300 pA alone is below rheobase, the light makes the neuron fire."""

@@ -450,3 +450,16 @@ def test_equal_time_constants_in_an_exact_update_are_one_line_not_nan(name, para
     judge = reference_simulate(model, duration_ms=40.0, record=("V_m",), spikes={port: [(5.0, weight)]}, **apart)
     n = min(ours.traces["V_m"][1].shape[1], judge.traces["V_m"][1].shape[1])
     assert np.max(np.abs(ours.traces["V_m"][1][0, :n] - judge.traces["V_m"][1][0, :n])) < 1e-6
+
+
+@pytest.mark.parametrize("name", lifbridge.bundled_models())
+def test_every_parameter_can_be_a_per_neuron_variable(name):
+    """Brian2's equation grammar reads every unit lifbridge prints (k_a's metre**2/watt/second:
+    Brian2 rejects a parenthesised product), so each parameter can be a per-neuron variable, as
+    pyNN.brian2 makes them all."""
+    import brian2
+
+    model = lifbridge.load(name)
+    code = lb2.to_brian2(model, per_neuron=tuple(model.parameters))
+    equations = brian2.Equations(code.equations)
+    assert set(model.parameters) <= set(equations.names)

@@ -231,13 +231,101 @@ def test_pynn_nest_loads_the_module_again_after_every_setup():
     sim.end()
 
 
-def test_a_light_stimulus_is_refused_in_one_line():
-    _sim("pynn.nest")
+def _light_stimulus(dt, duration):
+    """A light pulse (5 mW/mm2 from 20 to 150 ms) on two neurons, one with a bias below rheobase,
+    and a darker pulse on a third; the dark neuron is the fourth."""
+    from lifbridge.stimulus import piecewise_signal
+
+    pulse = piecewise_signal([(20.0, 150.0, 5.0)], duration, dt)
+    dim = piecewise_signal([(40.2, 90.0, 1.5)], duration, dt)
+    light = np.stack([pulse, pulse, dim, np.zeros_like(pulse)], axis=1)
+    return Stimulus(np.array([0.0, 300.0, 200.0, 0.0]), light=light, signal_dt_ms=dt)
+
+
+@pytest.mark.parametrize("backend", list(SIMULATORS))
+def test_light_reaches_the_opsin_as_in_lifbridges_own_runner(backend):
+    """The light protocol through PyNN (lifbridge.pynn.LightSource) gives the opsin's open and
+    desensitised fractions and the spikes of lifbridge's own runner on the same simulator."""
+    _sim(backend)
     model = lifbridge.load("optogenetic_lif")
-    stimulus = Stimulus(np.array([0.0]), light=np.ones(10))
-    with pytest.raises(ValueError) as error:
-        backends.require("pynn.nest").simulate(model, stimulus, duration_ms=1.0)
-    assert "\n" not in str(error.value) and "light" in str(error.value)
+    stimulus = _light_stimulus(0.1, 200.0)
+    record = ("V_m", "O", "D")
+    ours = backends.require(SIMULATORS[backend]).simulate(model, stimulus, duration_ms=200.0, dt_ms=0.1,
+                                                           record=record)
+    through_pynn = backends.require(backend).simulate(model, stimulus, duration_ms=200.0, dt_ms=0.1, record=record)
+    assert sum(len(s) for s in ours.spike_times_ms[:3]) > 5 and len(ours.spike_times_ms[3]) == 0
+    for exact, got in zip(ours.spike_times_ms, through_pynn.spike_times_ms):
+        np.testing.assert_allclose(got, exact, atol=1e-9)
+    for var in ("O", "D"):
+        t_ours, values_ours, _ = ours.traces[var]
+        t_pynn, values_pynn, _ = through_pynn.traces[var]
+        np.testing.assert_allclose(t_pynn, t_ours, atol=1e-9)
+        assert values_ours[0].max() > 0.1
+        np.testing.assert_allclose(values_pynn, values_ours, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("backend", list(SIMULATORS))
+def test_light_source_in_a_pynn_script(backend):
+    """A PyNN user's LightSource: intensity steps from its times on (darkness before), in the light
+    input's unit or a given one; an opsin that sees no light stays closed."""
+    sim = _sim(backend)
+    from lifbridge.pynn import LightSource, cell_type
+
+    sim.setup(timestep=0.1, min_delay=0.1)
+    Opto = cell_type("optogenetic_lif", sim)
+    cells = sim.Population(3, Opto())
+    LightSource(times=[10.0, 60.0], intensities=[5.0, 0.0]).inject_into(cells[[0]])
+    LightSource(times=[10.0, 60.0], intensities=[0.005, 0.0], unit="W/mm**2").inject_into(cells[[1]])
+    cells.record(["O"])
+    sim.run(80.0)
+    signal = cells.get_data().segments[0].filter(name="O")[0]
+    t = np.asarray(signal.times.rescale("ms").magnitude)
+    O = np.asarray(signal.magnitude)
+    sim.end()
+    # the first two neurons see the same light; the third none
+    np.testing.assert_allclose(O[:, 1], O[:, 0], atol=1e-12)
+    assert np.all(O[:, 2] == 0)
+    # darkness until the first change; then the opsin's closed form under each constant intensity
+    expected = opsin_open_fraction(t, light_on=(10.0, 60.0), intensity=5.0)
+    assert expected.max() > 0.2
+    np.testing.assert_allclose(O[:, 0], expected, atol=1e-6)
+
+
+def opsin_open_fraction(t, light_on, intensity):
+    """O at the times ``t`` (ms) of optogenetic_lif (default parameters) under ``intensity``
+    from ``light_on[0]`` to ``light_on[1]``, dark otherwise (lifbridge.analytic's closed form)."""
+    from lifbridge.analytic import three_state_opsin_fractions
+
+    rates = dict(k_a=0.01, tau_d=10.0, tau_r=100.0)     # the model's defaults
+    on, off = light_on
+    expected = np.zeros(len(t))
+    for i, time in enumerate(t):
+        if time > on + 1e-9:
+            lit = three_state_opsin_fractions(intensity, min(time, off) - on, **rates)
+            expected[i] = lit[0] if time <= off + 1e-9 else \
+                three_state_opsin_fractions(0.0, time - off, **rates, start=lit)[0]
+    return expected
+
+
+def test_light_source_errors_are_one_line():
+    sim = _sim("pynn.nest")
+    from lifbridge.errors import UnitError
+    from lifbridge.pynn import LightSource, cell_type
+
+    for times, intensities in (([10.0], [-1.0]), ([10.0, 5.0], [1.0, 2.0]), ([10.0], [np.nan]), ([1.0, 2.0], [1.0])):
+        with pytest.raises(ParameterError) as error:
+            LightSource(times, intensities)
+        assert "\n" not in str(error.value) and "LightSource" in str(error.value)
+    sim.setup(timestep=0.1)
+    lif = sim.Population(1, cell_type("lif", sim)())
+    with pytest.raises(ParameterError, match="no light input"):
+        LightSource([1.0], [1.0]).inject_into(lif)
+    with pytest.raises(ParameterError, match="not a lifbridge cell type"):
+        LightSource([1.0], [1.0]).inject_into(sim.Population(1, sim.IF_curr_exp()))
+    opto = sim.Population(1, cell_type("optogenetic_lif", sim)())
+    with pytest.raises(UnitError, match="mW/mm"):
+        LightSource([1.0], [1.0], unit="pA").inject_into(opto)
+    sim.end()
 
 
 def test_lifbridge_run_on_pynn_nest_from_the_command_line():
@@ -249,20 +337,23 @@ def test_lifbridge_run_on_pynn_nest_from_the_command_line():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["nest", "brian2", "neuron"])
-def test_generated_example_script_runs_and_saves_its_figure(simulator, tmp_path):
+@pytest.mark.parametrize("name,simulator", [("lif", "nest"), ("lif", "brian2"), ("lif", "neuron"),
+                                            ("optogenetic_lif", "neuron")])
+def test_generated_example_script_runs_and_saves_its_figure(name, simulator, tmp_path):
     """`lifbridge generate --target pynn` writes a script that runs on the PyNN backend named on its
-    command line, prints the population's rate and saves its figure."""
+    command line, prints the population's rate and saves its figure (with a light pulse for a
+    model with a light input)."""
     import subprocess
     import sys
 
     pytest.importorskip("pyNN")
     pytest.importorskip("nest" if simulator == "nest" else "brian2")
     script = tmp_path / "example.py"
-    made = subprocess.run([sys.executable, "-m", "lifbridge", "generate", "lif", "--target", "pynn", "-o", str(script)],
+    made = subprocess.run([sys.executable, "-m", "lifbridge", "generate", name, "--target", "pynn", "-o", str(script)],
                           capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr
-    assert "lifbridge.load('lif')" in script.read_text()
+    assert f"lifbridge.load({name!r})" in script.read_text()
+    assert ("LightSource(times=" in script.read_text()) == (name == "optogenetic_lif")
     ran = subprocess.run([sys.executable, str(script), simulator], capture_output=True, text=True, timeout=900,
                          cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]

@@ -13,8 +13,6 @@ leaves every other backend working.
 
 from __future__ import annotations
 
-from ..pynn.names import LIGHT_GAP_REASON
-from ..validation.tolerances import KnownGap
 from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, gap_of
 
 NAME = "pynn.brian2"
@@ -24,9 +22,6 @@ def capability(model, backend=NAME) -> Capability:
     gap = gap_of(model.name, backend)
     if gap is not None:
         return Capability(model.name, backend, UNSUPPORTED, gap.reason)
-    if model.light_input is not None:
-        return Capability(model.name, backend, UNSUPPORTED, "PyNN's current sources reach only the current input; "
-                          "the light input is not reachable through PyNN")
     from . import get
 
     try:
@@ -73,6 +68,5 @@ BACKEND = Backend(
     probe=requires_brian2_backend,
     color="tab:green",
     tolerances=_brian2_tolerances(),
-    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),),
     modules=("lifbridge.backends.pynn_brian2", "lifbridge.pynn.brian2", "lifbridge.runners.pynn_brian2"),
 )

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from ..pynn.names import LIGHT_GAP_REASON
-from ..validation.tolerances import KnownGap
 from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, Generator, gap_of
 
 NAME = "pynn.nest"
@@ -27,9 +25,6 @@ def capability(model, backend=NAME) -> Capability:
     gap = gap_of(model.name, backend)
     if gap is not None:
         return Capability(model.name, backend, UNSUPPORTED, gap.reason)
-    if model.light_input is not None:
-        return Capability(model.name, backend, UNSUPPORTED, "PyNN's current sources reach only the current input "
-                          "(NEST receptor 0); the light input is not reachable through PyNN")
     from . import get
 
     try:
@@ -68,6 +63,5 @@ BACKEND = Backend(
     }),
     probe=requires_nest_backend,
     color="tab:red",
-    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),),
     modules=("lifbridge.backends.pynn_nest", "lifbridge.pynn.nest", "lifbridge.runners.pynn_nest"),
 )

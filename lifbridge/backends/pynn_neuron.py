@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from ..pynn.names import LIGHT_GAP_REASON
-from ..validation.tolerances import KnownGap, Tolerance
+from ..validation.tolerances import Tolerance
 from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Generator, gap_of, tolerance_text
 
 NAME = "pynn.neuron"
@@ -25,9 +24,6 @@ def capability(model, backend=NAME) -> Capability:
     gap = gap_of(model.name, backend)
     if gap is not None:
         return Capability(model.name, backend, UNSUPPORTED, gap.reason)
-    if model.light_input is not None:
-        return Capability(model.name, backend, UNSUPPORTED, "PyNN's current sources reach only the current input; "
-                          "the light input is not reachable through PyNN")
     from ..nmodl import solver, to_nmodl
 
     try:
@@ -84,7 +80,6 @@ BACKEND = Backend(
     # run when named (validate --backends pynn.neuron): PyNN 0.13 keeps every earlier run's cells
     # and sources in NEURON, whose events slow each later run of a long validation
     in_full_runs=False,
-    known_gaps=(KnownGap("optogenetic_lif*", NAME, "*", LIGHT_GAP_REASON),),
     modules=("lifbridge.backends.pynn_neuron", "lifbridge.nmodl", "lifbridge.nmodl_build", "lifbridge.pynn.neuron",
              "lifbridge.runners.pynn_neuron"),
 )

@@ -17,7 +17,8 @@ model's own otherwise (:mod:`lifbridge.pynn.names`); every value is checked by
 :func:`lifbridge.overrides.resolve`. Receptor types: ``excitatory``/``inhibitory`` (PyNN's
 weight signs: an inhibitory current-based weight is negative, a conductance positive),
 ``rec1``, ``rec2``, ... for numbered receptors. Current sources reach the model's current
-input (``I_stim``).
+input (``I_stim``); :class:`LightSource` (times, intensities) reaches a light input (``phi``
+of ``optogenetic_lif``) on every backend.
 
 ``standard=True`` gives PyNN's own standard type where the backend's implementation of it
 is verified to be the same model (see ``STANDARD_VERDICTS`` of each backend module), and
@@ -36,8 +37,9 @@ import importlib
 from .. import backends as registry
 from ..errors import BackendUnavailable
 from ..model import Model
+from .light import LightSource
 
-__all__ = ["cell_type", "setup", "translation_unit"]
+__all__ = ["LightSource", "cell_type", "setup", "translation_unit"]
 
 
 def _as_model(model) -> Model:

@@ -161,3 +161,47 @@ def cell_type(model: Model, sim, *, standard=None):
         check_standard(model, "pyNN.brian2", STANDARD_TYPES, STANDARD_VERDICTS)
         return standard_class(model, sim)
     return generated_type(model, sim)
+
+
+class _LightUpdate:
+    """Sets the light input of some cells at the start of each step of a change, where pyNN.brian2
+    updates its current sources (it calls ``_update_current`` of each source every step)."""
+
+    def __init__(self, targets, steps, values):
+        self.targets, self.steps, self.values = targets, steps, values
+        self.next = 0
+
+    def _update_current(self):
+        from pyNN.brian2 import simulator
+
+        step = int(round(float(simulator.state.t) / float(simulator.state.dt)))
+        if self.next < len(self.steps) and self.steps[self.next] <= step:
+            while self.next + 1 < len(self.steps) and self.steps[self.next + 1] <= step:
+                self.next += 1
+            value = self.values[self.next]
+            for group, variable, indices in self.targets:
+                getattr(group, variable)[indices] = value
+            self.next += 1
+
+    def _reset(self):
+        self.next = 0
+
+
+def inject_light(cells, model: Model, times_ms, intensities):
+    """The per-neuron light input of ``cells`` (:class:`lifbridge.pynn.LightSource`), set at the
+    start of the step of each time, as pyNN.brian2 sets ``i_inj`` for a ``StepCurrentSource``."""
+    import numpy as np
+    from pyNN.brian2 import simulator
+
+    lb2 = _brian2_backend("lifbridge.brian2")
+    port = model.light_input
+    by_group = {}
+    for cell in cells:
+        group = cell.parent.brian2_group
+        by_group.setdefault(id(group), (group, []))[1].append(int(cell.parent.id_to_index(cell)))
+    targets = [(group, port, np.asarray(indices)) for group, indices in by_group.values()]
+    steps = np.round(np.asarray(times_ms, dtype=float) / float(simulator.state.dt)).astype(int)
+    values = [lb2.quantity(float(v), model.inputs[port].unit) for v in intensities]
+    update = _LightUpdate(targets, steps, values)
+    simulator.state.current_sources.append(update)
+    return update

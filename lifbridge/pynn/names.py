@@ -57,11 +57,6 @@ SAME_QUANTITY = MappingProxyType({
     "g_inh": ("gsyn_inh", "uS"),
 })
 
-#: Why a model with a light input is a known gap of every PyNN backend (until lifbridge has a
-#: PyNN light source).
-LIGHT_GAP_REASON = ("PyNN's current sources reach only the current input, and lifbridge has no PyNN light source "
-                    "yet: the batch that carries the light protocol cannot run through PyNN")
-
 #: Names that PyNN spells like one of ours but that are not the same quantity: kept as ours.
 NOT_THE_SAME = MappingProxyType({
     "I_syn_exc": "PyNN has no recordable excitatory current (isyn_exc is an initial value only)",

@@ -32,6 +32,8 @@ from __future__ import annotations
 import importlib
 from types import MappingProxyType
 
+import numpy as np
+
 from .. import backends as registry
 from ..errors import BackendUnavailable, ParameterError
 from ..model import Model
@@ -272,3 +274,31 @@ def cell_type(model: Model, sim, *, standard=None):
 def current_setup(sim) -> dict:
     """The ``sim.setup`` values a standard type's verdict can depend on, as now in force."""
     return {"spike_precision": sim.simulator.state.spike_precision}
+
+
+def inject_light(cells, model: Model, times_ms, intensities):
+    """A ``step_current_generator`` on the light receptor of ``cells`` (:class:`lifbridge.pynn.LightSource`):
+    its "amplitude" is the intensity in the light input's unit. As PyNN's current sources on
+    NEST, a change is sent ``min_delay`` early and reaches the neurons after ``min_delay``; NEST's
+    generators change only at positive times, so a change due before ``min_delay + dt`` acts then."""
+    import warnings
+
+    from pyNN.nest import simulator
+
+    nest = import_nest()
+    receptor = _nest_backend("lifbridge.nestml").continuous_receptors(model)[model.light_input]
+    min_delay, dt = float(simulator.state.min_delay), float(simulator.state.dt)
+    sent = np.round(np.asarray(times_ms, dtype=float) - min_delay, 10)
+    early = sent < dt - 1e-9
+    if early.any():
+        warnings.warn(f"LightSource on pyNN.nest: a change at {times_ms[early][0]:g} ms acts at "
+                      f"{min_delay + dt:g} ms, the first step a NEST device reaches after min_delay", stacklevel=3)
+        last = np.flatnonzero(early)[-1]      # the latest early change is the one in force then
+        keep = ~early
+        keep[last] = True
+        sent, intensities = np.where(early, dt, sent)[keep], np.asarray(intensities)[keep]
+    generator = nest.Create("step_current_generator", params={
+        "amplitude_times": sent.tolist(), "amplitude_values": np.asarray(intensities, dtype=float).tolist()})
+    nodes = nest.NodeCollection(sorted({int(cell) for cell in cells}))
+    nest.Connect(generator, nodes, syn_spec={"delay": min_delay, "receptor_type": int(receptor)})
+    return generator

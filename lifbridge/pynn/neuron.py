@@ -299,3 +299,25 @@ def current_setup(sim) -> dict:
 
 
 __all__ = ["cell_type", "generated_type", "import_pynn_neuron", "STANDARD_VERDICTS"]
+
+
+def inject_light(cells, model: Model, times_ms, intensities):
+    """The light input of each cell's point process (:class:`lifbridge.pynn.LightSource`), played
+    from ``Vector``s as pyNN.neuron plays a ``StepCurrentSource`` into its ``IClamp``: a step
+    function whose changes the variable-step solver treats as discontinuities."""
+    from neuron import h
+
+    from ..nmodl import neuron_unit
+
+    port = model.light_input
+    unit = model.inputs[port].unit
+    values = np.asarray(intensities, dtype=float) * unit.factor_to(neuron_unit(unit))
+    players = []
+    for cell in cells:
+        target = cell._cell
+        times, amplitudes = h.Vector(np.asarray(times_ms, dtype=float)), h.Vector(values)
+        amplitudes.play(getattr(target.pp, f"_ref_{port}"), times, 0)
+        # the vectors must outlive the run: the cell keeps them
+        target.light_players = getattr(target, "light_players", []) + [(times, amplitudes)]
+        players.append((times, amplitudes))
+    return players

@@ -11,7 +11,8 @@ Inputs, in PyNN's units and sign conventions (converted with :mod:`lifbridge.pyn
 * input spikes (``stimulus.spikes``) become one ``SpikeSourceArray`` per train,
   projected onto the neurons of the train through the port's receptor type, with the
   weight in PyNN's unit and sign (an inhibitory conductance positive);
-* a light signal is refused (PyNN's current sources reach only the current input).
+* a light signal becomes one :class:`lifbridge.pynn.LightSource` per column, with the timing
+  of the current.
 
 Spike times are reported at the grid point where the crossing is found, as NEST does.
 """
@@ -28,6 +29,7 @@ from ..model import Model
 from ..overrides import resolve
 from ..stimulus import SimResult, Stimulus
 from ..units import parse_unit
+from .light import LightSource
 from .names import pynn_names, standard_values
 
 NANOAMP = parse_unit("nA")
@@ -78,9 +80,6 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
     itself stopped as runaways (a variable-step solver would follow them without end); each
     is a divergence of the membrane potential (value nan: not followed)."""
     started = time.perf_counter()
-    if stimulus.light is not None:
-        raise ValueError(f"{backend}: PyNN's current sources reach only the current input of {model.name}; "
-                         f"run the light input on the nest or brian2 backend")
     resolved = resolve(model, overrides, n=stimulus.n)
     names = pynn_names(model)
     sim.setup(timestep=dt_ms, min_delay=dt_ms, **(setup or {}))
@@ -101,6 +100,7 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
     cells = sim.Population(stimulus.n, Type(**cell_parameters))
     cells.initialize(**initial)
     head = _connect_current(sim, cells, names, model, stimulus, dt_ms, duration_ms, timing)
+    _connect_light(cells, model, stimulus, dt_ms, duration_ms, timing)
     _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing)
     pynn_record = [_pynn_name(names, var) for var in record]
     cells.record("spikes")
@@ -173,6 +173,38 @@ def _pynn_name(names, var: str) -> str:
                      f"{', '.join(n.spec for n in names.state)}")
 
 
+def _columns(values, n) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[:, None] * np.ones((1, n)) if values.ndim == 1 else values
+
+
+def _head(columns, stimulus, dt_ms, duration_ms, timing) -> list:
+    """The samples (per neuron) of the first ``timing.first_current_step`` steps, which a source cannot reach."""
+    head = []
+    for step in range(min(timing.first_current_step, int(round(duration_ms / dt_ms)))):
+        k = min(int(np.floor(step * dt_ms / stimulus.signal_dt_ms + 1e-9)), len(columns) - 1)
+        head.append(columns[k])
+    return head
+
+
+def _changes(column, stimulus, dt_ms, timing) -> tuple:
+    """(times in ms, values) of the changes of one sampled signal, for a step source of the backend."""
+    changes = np.flatnonzero(np.diff(np.concatenate([[0.0], column])) != 0)
+    times = changes * stimulus.signal_dt_ms - timing.current_steps * dt_ms
+    first = timing.first_current_step * dt_ms - timing.current_steps * dt_ms
+    keep = times >= first - 1e-9
+    if not keep.all() and (~keep).any():
+        # the latest change before the first possible step takes effect then
+        last_early = np.flatnonzero(~keep)[-1]
+        keep[last_early] = True
+        times[last_early] = first
+    times, values = np.round(times[keep], 10), column[changes][keep]
+    if len(times) > 1:
+        last = np.append(times[1:] != times[:-1], True)
+        times, values = times[last], values[last]
+    return times, values
+
+
 def _connect_current(sim, cells, names, model, stimulus, dt_ms, duration_ms, timing) -> list:
     """StepCurrentSources for ``stimulus.current_pA``; returns the samples (pA, per neuron) of the
     first ``timing.first_current_step`` steps, which go into ``i_offset``."""
@@ -180,32 +212,30 @@ def _connect_current(sim, cells, names, model, stimulus, dt_ms, duration_ms, tim
         return []
     if model.input_current is None:
         raise ValueError(f"model {model.name!r} has no current input for a time-varying current")
-    values = np.asarray(stimulus.current_pA, dtype=float)
-    columns = values[:, None] * np.ones((1, stimulus.n)) if values.ndim == 1 else values
+    columns = _columns(stimulus.current_pA, stimulus.n)
     factor = PICOAMP.factor_to(NANOAMP)
-    head = []
-    for step in range(min(timing.first_current_step, int(round(duration_ms / dt_ms)))):
-        k = min(int(np.floor(step * dt_ms / stimulus.signal_dt_ms + 1e-9)), len(columns) - 1)
-        head.append(columns[k])
     for i in range(stimulus.n):
-        column = columns[:, i]
-        changes = np.flatnonzero(np.diff(np.concatenate([[0.0], column])) != 0)
-        times = changes * stimulus.signal_dt_ms - timing.current_steps * dt_ms
-        first = timing.first_current_step * dt_ms - timing.current_steps * dt_ms
-        keep = times >= first - 1e-9
-        if not keep.all() and (~keep).any():
-            # the latest change before the first possible step takes effect then
-            last_early = np.flatnonzero(~keep)[-1]
-            keep[last_early] = True
-            times[last_early] = first
-        times, amplitudes = np.round(times[keep], 10), column[changes][keep] * factor
-        if len(times) and (len(times) > 1):
-            last = np.append(times[1:] != times[:-1], True)
-            times, amplitudes = times[last], amplitudes[last]
+        times, amplitudes = _changes(columns[:, i], stimulus, dt_ms, timing)
         if len(times):
-            source = sim.StepCurrentSource(times=times.tolist(), amplitudes=amplitudes.tolist())
+            source = sim.StepCurrentSource(times=times.tolist(), amplitudes=(amplitudes * factor).tolist())
             source.inject_into(cells[[i]])
-    return head
+    return _head(columns, stimulus, dt_ms, duration_ms, timing)
+
+
+def _connect_light(cells, model, stimulus, dt_ms, duration_ms, timing):
+    """One :class:`LightSource` per column of ``stimulus.light`` (in the light input's unit)."""
+    if stimulus.light is None:
+        return
+    if model.light_input is None:
+        raise ValueError(f"model {model.name!r} has no light input")
+    columns = _columns(stimulus.light, stimulus.n)
+    if any(np.any(sample) for sample in _head(columns, stimulus, dt_ms, duration_ms, timing)):
+        raise ValueError(f"light onto {model.name}: through PyNN the light can change from "
+                         f"{timing.first_current_step * dt_ms:g} ms on; start it later")
+    for i in range(stimulus.n):
+        times, intensities = _changes(columns[:, i], stimulus, dt_ms, timing)
+        if len(times):
+            LightSource(times, intensities).inject_into(cells[[i]])
 
 
 def _connect_spikes(sim, cells, names, model, stimulus, dt_ms, timing):

@@ -2,7 +2,8 @@
 
 The script runs as ``python script.py nest`` (or ``brian2``, ``neuron``): a population of the model
 as a PyNN cell type (:func:`lifbridge.pynn.cell_type`) under a current step
-(``StepCurrentSource``) and Poisson input through every spike port, recording spikes and
+(``StepCurrentSource``), Poisson input through every spike port and, for a model with a
+light input, a light pulse (:class:`lifbridge.pynn.LightSource`), recording spikes and
 the membrane potential with PyNN's ``record``/``get_data``, and a figure saved to a file.
 
 Nothing from the model file reaches the script as code: the model is named by a string
@@ -61,6 +62,14 @@ def generate_script(model: Model) -> str:
     membrane = next((n.pynn for n in names.state if n.spec == "V_m"), None) or names.state[0].pynn
     reference = _model_reference(model)
     inputs = _poisson_inputs(model)
+    light = []
+    if model.light_input is not None:
+        from ..validation.protocols import LIGHT_INTENSITY
+
+        unit = model.inputs[model.light_input].unit.name
+        light = [f"    # a light pulse of {LIGHT_INTENSITY:g} {unit} from 150 to 450 ms onto the light input",
+                 f"    LightSource(times=[150.0, 450.0], intensities=[{LIGHT_INTENSITY!r}, 0.0], "
+                 f"unit={unit!r}).inject_into(cells)"]
     lines = [
         "#!/usr/bin/env python",
         f'"""{model.name} as a PyNN cell type: a population under a current step and Poisson input.',
@@ -81,7 +90,7 @@ def generate_script(model: Model) -> str:
         "import matplotlib.pyplot as plt",
         "",
         "import lifbridge",
-        "from lifbridge.pynn import cell_type",
+        "from lifbridge.pynn import " + ("LightSource, cell_type" if light else "cell_type"),
         "",
         f"MODEL = lifbridge.load({reference!r})",
         "N = 10",
@@ -104,6 +113,7 @@ def generate_script(model: Model) -> str:
         "    cells = sim.Population(N, cell_type(MODEL, sim)())",
         f"    # a current step of {step_nA:g} nA from 100 to 400 ms",
         f"    sim.StepCurrentSource(times=[100.0, 400.0], amplitudes=[{step_nA!r}, 0.0]).inject_into(cells)",
+        *light,
         "    # Poisson input through every spike port: (receptor type, weight in PyNN's unit, rate in Hz)",
         f"    for receptor, weight, rate in {inputs!r}:",
         "        source = sim.Population(N, sim.SpikeSourcePoisson(rate=rate))",
