@@ -163,13 +163,15 @@ def cell_type(model: Model, sim, *, standard=None):
     return generated_type(model, sim)
 
 
-class _LightUpdate:
-    """Sets the light input of some cells at the start of each step of a change, where pyNN.brian2
-    updates its current sources (it calls ``_update_current`` of each source every step)."""
+class _StepUpdate:
+    """Sets a per-neuron variable of some cells at the start of the steps where it changes, where
+    pyNN.brian2 updates its current sources (it calls ``_update_current`` of each source every
+    step). ``values[k]`` (a quantity, one per target index or one for all) holds from ``steps[k]``."""
 
-    def __init__(self, targets, steps, values):
-        self.targets, self.steps, self.values = targets, steps, values
+    def __init__(self, targets, steps, values, additive=False):
+        self.targets, self.steps, self.values, self.additive = targets, steps, values, additive
         self.next = 0
+        self.previous = None
 
     def _update_current(self):
         from pyNN.brian2 import simulator
@@ -180,11 +182,47 @@ class _LightUpdate:
                 self.next += 1
             value = self.values[self.next]
             for group, variable, indices in self.targets:
-                getattr(group, variable)[indices] = value
+                if self.additive:        # other sources add to the same variable: change it by the difference
+                    getattr(group, variable)[indices] += value - (0 * value if self.previous is None else self.previous)
+                else:
+                    getattr(group, variable)[indices] = value
+            self.previous = value
             self.next += 1
 
     def _reset(self):
         self.next = 0
+        self.previous = None
+
+
+def _targets(cells, variable):
+    """(group, variable, indices) per Brian2 group of ``cells``."""
+    import numpy as np
+
+    by_group = {}
+    for cell in cells:
+        group = cell.parent.brian2_group
+        by_group.setdefault(id(group), (group, []))[1].append(int(cell.parent.id_to_index(cell)))
+    return [(group, variable, np.asarray(indices)) for group, indices in by_group.values()]
+
+
+def inject_sampled_current(cells, samples_nA, signal_dt_ms):
+    """A current sampled every ``signal_dt_ms`` (nA, one column per cell of ``cells``, one
+    Population) into PyNN's current input ``i_inj``, updated once per change for all cells
+    together where pyNN.brian2 updates its current sources. One ``StepCurrentSource`` per cell
+    costs a Python call per cell and step: for a signal that changes at every step (white
+    noise) this is the same input, in one call per step."""
+    import brian2
+    import numpy as np
+    from pyNN.brian2 import simulator
+
+    samples = np.asarray(samples_nA, dtype=float)
+    steps = np.round(np.arange(len(samples)) * signal_dt_ms / float(simulator.state.dt)).astype(int)
+    targets = _targets(cells, "i_inj")
+    if len(targets) != 1:
+        raise ValueError("inject_sampled_current: the cells must belong to one population")
+    update = _StepUpdate(targets, steps, [row * brian2.nA for row in samples], additive=True)
+    simulator.state.current_sources.append(update)
+    return update
 
 
 def inject_light(cells, model: Model, times_ms, intensities):
@@ -195,13 +233,8 @@ def inject_light(cells, model: Model, times_ms, intensities):
 
     lb2 = _brian2_backend("lifbridge.brian2")
     port = model.light_input
-    by_group = {}
-    for cell in cells:
-        group = cell.parent.brian2_group
-        by_group.setdefault(id(group), (group, []))[1].append(int(cell.parent.id_to_index(cell)))
-    targets = [(group, port, np.asarray(indices)) for group, indices in by_group.values()]
     steps = np.round(np.asarray(times_ms, dtype=float) / float(simulator.state.dt)).astype(int)
     values = [lb2.quantity(float(v), model.inputs[port].unit) for v in intensities]
-    update = _LightUpdate(targets, steps, values)
+    update = _StepUpdate(_targets(cells, port), steps, values)
     simulator.state.current_sources.append(update)
     return update

@@ -7,7 +7,9 @@
 Inputs, in PyNN's units and sign conventions (converted with :mod:`lifbridge.pynn.names`):
 
 * the bias current and ``I_e`` go into ``i_offset`` (nA), per neuron;
-* a time-varying current (``current_pA``) becomes one ``StepCurrentSource`` per column;
+* a time-varying current (``current_pA``) becomes one ``StepCurrentSource`` per column (a
+  current that changes at most steps, as white noise, goes through the backend's
+  ``inject_sampled_current`` where it has one: the same input, set for all cells at once);
 * input spikes (``stimulus.spikes``) become one ``SpikeSourceArray`` per train,
   projected onto the neurons of the train through the port's receptor type, with the
   weight in PyNN's unit and sign (an inhibitory conductance positive);
@@ -29,10 +31,15 @@ from ..model import Model
 from ..overrides import resolve
 from ..stimulus import SimResult, Stimulus
 from ..units import parse_unit
+from . import translation_unit
 from .light import LightSource
 from .names import pynn_names, standard_values
 
 NANOAMP = parse_unit("nA")
+#: A current that changes at more than this fraction of its samples (white noise) goes in
+#: through the backend's ``inject_sampled_current`` where it has one (pyNN.brian2: one update
+#: per step for all cells instead of a StepCurrentSource per cell).
+DENSE_CHANGES = 0.5
 PICOAMP = parse_unit("pA")
 
 
@@ -214,6 +221,12 @@ def _connect_current(sim, cells, names, model, stimulus, dt_ms, duration_ms, tim
         raise ValueError(f"model {model.name!r} has no current input for a time-varying current")
     columns = _columns(stimulus.current_pA, stimulus.n)
     factor = PICOAMP.factor_to(NANOAMP)
+    unit = translation_unit(sim)
+    dense = np.count_nonzero(np.diff(columns, axis=0)) > DENSE_CHANGES * columns.size
+    if dense and hasattr(unit, "inject_sampled_current") and timing.current_steps == 0 \
+            and timing.first_current_step == 0:
+        unit.inject_sampled_current(cells, columns * factor, stimulus.signal_dt_ms)
+        return []
     for i in range(stimulus.n):
         times, amplitudes = _changes(columns[:, i], stimulus, dt_ms, timing)
         if len(times):
