@@ -77,9 +77,6 @@ BACKEND = Backend(
     probe=build_notes,
     color="tab:brown",
     tolerances=TOLERANCES,
-    # run when named (validate --backends pynn.neuron): PyNN 0.13 keeps every earlier run's cells
-    # and sources in NEURON, whose events slow each later run of a long validation
-    in_full_runs=False,
     modules=("lifbridge.backends.pynn_neuron", "lifbridge.nmodl", "lifbridge.nmodl_build", "lifbridge.pynn.neuron",
              "lifbridge.runners.pynn_neuron"),
 )

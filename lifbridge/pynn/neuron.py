@@ -59,17 +59,45 @@ _CVODE = MappingProxyType({"use_cvode": True})
 LIVE_CELLS = weakref.WeakSet()
 
 
+#: pyNN.neuron's spike generators (artificial cells) that keep scheduling events, with the
+#: parameter that ends their firing (pyNN/neuron/nmodl/*.mod).
+_GENERATORS_WITH_DURATION = ("NetStimFD", "GammaStim", "PoissonStimRefractory")
+_NO_SPIKES: dict = {}
+
+
 def retire_earlier_cells() -> int:
     """Make every lifbridge cell still in NEURON inert (no current, no state change, no
-    spikes: ``lb_retired``); call right after ``sim.setup()``, before the new populations.
-    The cells stay in NEURON (something in PyNN 0.13 keeps them), and so do the current and
-    spike sources of earlier runs, whose events still interrupt the variable-step solver."""
+    spikes: ``lb_retired``) and silence every event source of earlier runs; call right after
+    ``sim.setup()``, before the new populations.
+
+    PyNN 0.13 keeps the cells, spike sources and connections of earlier runs in NEURON
+    (``pyNN.neuron.projections._projections`` holds every Projection ever made, and the cells
+    refer to themselves through NEURON sections, which Python's collector cannot free), and
+    NEURON goes on integrating them: each of their events interrupts the variable-step solver
+    of every later run. So every NetCon that exists now is switched off, every ``VecStim``
+    (``SpikeSourceArray``) gets an empty spike vector and every other generator a zero
+    duration, and lifbridge's light inputs stop playing."""
+    from neuron import h
+
     cells = list(LIVE_CELLS)
     for cell in cells:
         cell.pp.lb_retired = 1
         # NEURON would otherwise call back into the cell at every finitialize
         cell._state_handler = None
+        for _, amplitudes in getattr(cell, "light_players", []):
+            amplitudes.play_remove()
     LIVE_CELLS.clear()
+    for connection in h.List("NetCon"):
+        connection.active(False)
+    # no spike within any run (an empty vector makes VecStim read garbage); VecStim keeps a
+    # pointer to the vector, which must live as long as the sources
+    far = _NO_SPIKES.setdefault("vector", h.Vector([1e15]))
+    for source in h.List("VecStim"):
+        source.play(far)
+    for kind in _GENERATORS_WITH_DURATION:
+        if hasattr(h, kind):
+            for source in h.List(kind):
+                source.duration = 0.0
     return len(cells)
 
 #: PyNN standard type -> (same model as lifbridge's on pyNN.neuron?, why[, the sim.setup values
