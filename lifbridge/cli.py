@@ -189,6 +189,10 @@ def build_parser():
     p.add_argument("model")
     p.add_argument("--target", choices=tuple(registry.generators()), required=True)
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="parameter value with unit written into the code, e.g. C_m=250pF")
+    p.add_argument("--dt", type=time_option("--dt", "ms"), default=None, metavar="TIME",
+                   help="time step of a target whose code has one (pynn, spinnaker scripts); default 0.1 ms")
     p.set_defaults(handler=cmd_generate)
 
     for name, handler, text in (("run", cmd_run, "simulate one neuron and print its spike times"),
@@ -442,7 +446,12 @@ def cmd_show(args):
 
 def cmd_generate(args):
     model = load_model(args.model)
-    text = registry.generator(args.target)(model)
+    model, _ = apply_overrides(model, args.param, [])
+    generator = registry.generator(args.target)
+    if args.dt is not None and not generator.takes_time_step:
+        print(f"note: --dt: the {args.target} code has no time step of its own (it is the simulator's); "
+              f"ignored", file=sys.stderr)
+    text = generator(model, dt_ms=args.dt)
     if args.output:
         try:
             with open(args.output, "w") as handle:

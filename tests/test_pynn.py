@@ -371,3 +371,19 @@ def test_generated_example_names_a_model_file_by_its_path_as_a_literal(tmp_path)
     text = generate_script(lifbridge.load(str(source)))
     assert f"lifbridge.load({str(source.resolve())!r})" in text
     compile(text, "example.py", "exec")
+
+
+def test_generate_writes_the_given_parameters_and_time_step_into_the_example(tmp_path):
+    """`generate --param/--dt` as `run` takes them: the parameters in PyNN's names and units
+    (200 pF -> cm 0.2 nF), the time step in setup; a bad value or step is one line."""
+    script = tmp_path / "example.py"
+    made = subprocess.run([sys.executable, "-m", "lifbridge", "generate", "lif", "--target", "pynn", "--param",
+                           "C_m=200pF", "--param", "tau_m=15ms", "--dt", "1ms", "-o", str(script)],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    text = script.read_text()
+    assert "PARAMETERS = {'cm': 0.2, 'tau_m': 15.0}" in text and "DT_MS = 1.0" in text
+    for bad in (["--param", "C_m=200mV"], ["--dt", "0.3ms"]):
+        out = subprocess.run([sys.executable, "-m", "lifbridge", "generate", "lif", "--target", "pynn", *bad],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -8,6 +8,7 @@ path and imported only when used, so reading a declaration imports no simulator.
 from __future__ import annotations
 
 import importlib
+import inspect
 import importlib.util
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -34,12 +35,20 @@ def _load(path: str):
 class Generator:
     """A code generator (``lifbridge generate MODEL --target NAME``)."""
 
-    function: str            # "package.module:function", called as function(model) -> source text
+    function: str            # "package.module:function", called as function(model[, dt_ms=...]) -> source text
     description: str
     suffix: str = ""         # file name suffix of what it writes
 
-    def __call__(self, model) -> str:
-        return _load(self.function)(model)
+    def __call__(self, model, dt_ms=None) -> str:
+        """The generated text; ``dt_ms`` (ms) goes to a generator whose output has a time step."""
+        function = _load(self.function)
+        if dt_ms is not None and "dt_ms" in inspect.signature(function).parameters:
+            return function(model, dt_ms=dt_ms)
+        return function(model)
+
+    @property
+    def takes_time_step(self) -> bool:
+        return "dt_ms" in inspect.signature(_load(self.function)).parameters
 
 
 @dataclass(frozen=True)

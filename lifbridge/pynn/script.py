@@ -52,10 +52,30 @@ def _poisson_inputs(model: Model) -> list:
     return inputs
 
 
-def generate_script(model: Model) -> str:
-    """The text of the example script for ``model`` (see the module docstring)."""
+def _changed_parameters(model: Model, reference: str) -> dict:
+    """PyNN name -> value (PyNN units) of the parameters ``model`` sets differently from the
+    model ``reference`` loads (``generate --param``), as numbers."""
+    from ..spec import load
+
+    original = load(reference)
+    out = {}
+    for item in pynn_names(model).parameters:
+        value = model.parameters[item.spec].value
+        if item.spec not in original.parameters or original.parameters[item.spec].value != value:
+            out[item.pynn] = float(value * item.spec_unit.factor_to(item.pynn_unit))
+    return out
+
+
+def generate_script(model: Model, dt_ms: float = 0.1) -> str:
+    """The text of the example script for ``model`` (see the module docstring), with time step
+    ``dt_ms`` (ms)."""
+    from ..errors import ParameterError
     from ..validation.protocols import current_range
 
+    steps_per_ms = 1.0 / float(dt_ms) if dt_ms and dt_ms > 0 else float("nan")
+    if not (abs(steps_per_ms - round(steps_per_ms)) < 1e-9 and round(steps_per_ms) >= 1):
+        raise ParameterError(f"--dt {dt_ms:g} ms: the example's times and delays are whole milliseconds; "
+                             f"give a time step that divides 1 ms (1, 0.5, 0.1, ...)")
     names = pynn_names(model)
     lo, hi = current_range(model)
     step_nA = float((lo + 0.3 * (hi - lo)) * 1e-3)        # pA -> nA, the unit of PyNN's current sources
@@ -93,8 +113,11 @@ def generate_script(model: Model) -> str:
         "from lifbridge.pynn import " + ("LightSource, cell_type" if light else "cell_type"),
         "",
         f"MODEL = lifbridge.load({reference!r})",
+        "# parameters that differ from the model's defaults (PyNN names and units)",
+        f"PARAMETERS = {_changed_parameters(model, reference)!r}",
         "N = 10",
         "DURATION_MS = 500.0",
+        f"DT_MS = {float(dt_ms)!r}",
         "",
         "",
         "def main(backend):",
@@ -109,8 +132,8 @@ def generate_script(model: Model) -> str:
         "    else:",
         '        sim = importlib.import_module(f"pyNN.{backend}")',
         "    # NEURON: its variable-step solver (the fixed step is first order)",
-        '    sim.setup(timestep=0.1, min_delay=0.1, **({"use_cvode": True} if backend == "neuron" else {}))',
-        "    cells = sim.Population(N, cell_type(MODEL, sim)())",
+        '    sim.setup(timestep=DT_MS, min_delay=DT_MS, **({"use_cvode": True} if backend == "neuron" else {}))',
+        "    cells = sim.Population(N, cell_type(MODEL, sim)(**PARAMETERS))",
         f"    # a current step of {step_nA:g} nA from 100 to 400 ms",
         f"    sim.StepCurrentSource(times=[100.0, 400.0], amplitudes=[{step_nA!r}, 0.0]).inject_into(cells)",
         *light,
