@@ -14,7 +14,7 @@ others keep working.
 
 >>> from lifbridge import backends
 >>> backends.names()
-('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron')
+('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron', 'spinnaker.emulated')
 >>> backends.get("brian2").generators["brian2"].description   # doctest: +ELLIPSIS
 '...'
 """
@@ -39,6 +39,7 @@ REGISTRY = MappingProxyType({
     "pynn.nest": "lifbridge.backends.pynn_nest",
     "pynn.brian2": "lifbridge.backends.pynn_brian2",
     "pynn.neuron": "lifbridge.backends.pynn_neuron",
+    "spinnaker.emulated": "lifbridge.backends.spinnaker_emulated",
 })
 
 _loaded: dict = {}

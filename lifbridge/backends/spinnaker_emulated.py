@@ -1,0 +1,106 @@
+"""The spinnaker.emulated backend: sPyNNaker 7.4.1's neuron arithmetic, emulated with numpy.
+
+Path of a model: spec -> :mod:`lifbridge.spinnaker.mapping` (the sPyNNaker cell type and
+its parameters in PyNN's units) -> :mod:`lifbridge.spinnaker.emulate` (the chip's s16.15
+arithmetic and per-tick order) -> runner :mod:`lifbridge.runners.spinnaker_emulated`.
+No SpiNNaker hardware or sPyNNaker installation is needed: it shows the hardware's
+numerical error before a model is deployed.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from ..validation.tolerances import KnownGap, Tolerance
+from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Option, gap_of, tolerance_text
+
+NAME = "spinnaker.emulated"
+
+
+def capability(model, backend=NAME) -> Capability:
+    from ..spinnaker.mapping import cell_type, not_available
+
+    gap = gap_of(model.name, backend)
+    if gap is not None:
+        return Capability(model.name, backend, UNSUPPORTED, gap.reason)
+    row = cell_type(model)
+    if not row.available:
+        return Capability(model.name, backend, UNSUPPORTED, not_available(model))
+    reason = f"sPyNNaker {row.cell_type} ({row.relation}): {row.note}"
+    # never exact: fixed-point arithmetic
+    return Capability(model.name, backend, APPROXIMATE, reason, tolerance_text("fi_steady_rate", model.name, backend))
+
+
+def _unavailable_gaps() -> tuple:
+    """A known gap for every bundled model without an emulated sPyNNaker cell type (reason from the mapping)."""
+    from ..compose import compositions, neurons
+    from ..spec import load
+    from ..spinnaker.mapping import cell_type, not_available
+
+    gaps = []
+    for name in sorted(set(compositions()) | set(neurons())):
+        try:
+            model = load(name)
+        except Exception:  # noqa: BLE001 - a model that does not load has no gap to declare
+            continue
+        if not cell_type(model).available:
+            gaps.append(KnownGap(name, NAME, "*", not_available(model)))
+    return tuple(gaps)
+
+
+
+#: Rows of the tolerance table for the chip's arithmetic and scheme, each derived (numbers at
+#: validation's dt = 0.1 ms and the bundled defaults; measured with lifbridge validate --quick).
+_TAU = ("dt/tau is truncated to 2^-15 by kdivk before the exponential (dt = 0.1 ms, tau_m = 10 ms: 327 LSB for "
+        "327.7), so the membrane relaxes with a time constant 0.21% too long")
+_FLOOR_V = "each step's two floor multiplies move V up by < 1 LSB, adding up to < LSB/(1 - exp(-dt/tau_m)) = 6 uV"
+_MEAN = ("sPyNNaker's exponential synapse scales each weight by (tau/dt)(1 - exp(-dt/tau)), so the current held over "
+         "a step is the step's mean of the exact one: the sample at the spike is w (tau/dt)(1 - exp(-dt/tau)), "
+         "1 - that = dt/(2 tau) = 2.5% low at tau_syn = 2 ms")
+_FLOOR_SYN = ("the decay isyn = floor(isyn exp(-dt/tau)) loses < 1 LSB per step, so a current of x LSB loses up to "
+              "(LSB/(1 - exp(-dt/tau))) ln(x (1 - exp(-dt/tau))/LSB) / x of its charge: 3.3% for the 50 pA PSC of "
+              "the protocol (1600 LSB, tau_syn = 2 ms)")
+_IZH = ("RK2 explicit midpoint at dt = 0.1 ms with the input held over the step (float arithmetic: 0.035 mV of a "
+        "1 mV jump, which enters as the charge w/dt over the step ending at the spike) and the constant 0.04 of "
+        "V^2 stored as 1311/32768 = 0.0400085 (+2.1e-4: 0.036 mV/ms more drive at -65 mV, which moves the "
+        "resting V by about 0.05 mV)")
+
+TOLERANCES = (
+    Tolerance("step_voltage", "lif", NAME, abs=7e-3, reason=f"s16.15 arithmetic: {_TAU}, i.e. an error of at most "
+              f"R I 0.0021/e = 6.2e-3 mV in the response to the 8 mV subthreshold step; {_FLOOR_V} (measured "
+              "3.0e-3 mV; 1e-13 mV with arithmetic=float)"),
+    Tolerance("step_voltage", "izhikevich", NAME, abs=0.2, reason=f"{_IZH} (measured 0.098 mV)"),
+    Tolerance("psc_shape", "*", NAME, rel=0.03, reason=f"{_MEAN}; fixed point adds the truncated dt/tau (0.07%) "
+              f"and the floor decay below (measured 2.53%)"),
+    Tolerance("psc_peak", "*", NAME, rel=0.03, reason=f"as psc_shape: {_MEAN} (measured 2.53%)"),
+    Tolerance("psc_integral", "*", NAME, rel=0.06, reason=f"{_MEAN}; {_FLOOR_SYN} (measured 5.6%; 2.46% with "
+              "arithmetic=float)"),
+    Tolerance("psp_shape", "lif", NAME, abs=0.02, reason=f"the PSP of the step-mean current is the closed form's "
+              f"within 1.1e-5 mV (arithmetic=float); in s16.15 the PSC loses up to 3.3% of its charge ({_FLOOR_SYN}), "
+              f"3.3% of the 0.4 mV PSP is 0.013 mV, plus {_FLOOR_V} (measured 0.008 mV)"),
+    Tolerance("psp_shape", "izhikevich", NAME, abs=0.15, reason=f"{_IZH} (measured 0.095 mV; 0.035 mV with "
+              "arithmetic=float)"),
+)
+
+BACKEND = Backend(
+    name=NAME,
+    label="SpiNNaker (emulated)",
+    description="sPyNNaker 7.4.1's neuron arithmetic (s16.15 fixed point, per-tick order, weight quantisation) "
+                "emulated with numpy: the hardware's numerical error without the hardware",
+    packages=(),
+    install_hint="pip install lifbridge (numpy only)",
+    runner="lifbridge.runners.spinnaker_emulated",
+    capability=capability,
+    options=MappingProxyType({
+        "arithmetic": Option(("fixed", "float"), "fixed", "SpiNNaker's s16.15 fixed point, or the same scheme in "
+                             "double precision"),
+    }),
+    in_quick_runs=False,
+    in_full_runs=True,
+    color="tab:green",
+    tolerances=TOLERANCES,
+    known_gaps=_unavailable_gaps(),
+    modules=("lifbridge.backends.spinnaker_emulated", "lifbridge.runners.spinnaker_emulated",
+             "lifbridge.spinnaker.emulate", "lifbridge.spinnaker.fixed", "lifbridge.spinnaker.mapping",
+             "lifbridge.spinnaker.__init__"),
+)

@@ -1,0 +1,351 @@
+"""sPyNNaker 7.4.1's per-tick neuron update, emulated on numpy arrays (one element per neuron).
+
+The order of one tick is ``neuron_impl_standard.h`` (``neuron_impl_do_timestep_update``)
+as called from ``c_main.c`` / ``neuron.c`` (sPyNNaker ``neural_modelling/src/neuron/``):
+
+1. the ring-buffer slot of this tick is added to the synaptic state
+   (``neuron_transfer`` -> ``synapse_types_add_neuron_input``): a weight arriving at tick
+   n acts in the update of tick n;
+2. ``soma_voltage = V`` (before this update), the synaptic input is read
+   (``synapse_types_get_*_input``) and passed through the input type (conductance:
+   ``>> 10``, ``input_type_conductance.h``; delta: times ``1/dt``, ``input_type_delta.h``);
+3. V (before the update) and the synaptic inputs are recorded at index n;
+4. the input becomes a current (conductance: ``g (E - V)`` with V from step 2);
+5. the current source's offset for tick n is read (``current_source_get_offset``);
+6. the neuron model's state update (``neuron_model_state_update``);
+7. the threshold test on the new V (``threshold_type_static.h``: ``V >= V_thresh`` on
+   the bits; also on refractory steps) and, on a spike, ``neuron_model_has_spiked``;
+8. the synaptic state decays (``synapse_types_shape_input``; delta: zeroed).
+
+Tick n advances the membrane from t = n dt to (n + 1) dt. sPyNNaker labels a spike found
+in tick n with time n dt; lifbridge (like NEST) reports the grid point at which the
+crossing is found, (n + 1) dt, and the runner does so.
+
+Both arithmetics run the same code: :class:`Fixed` (the chip's s16.15 / u0.32, see
+:mod:`lifbridge.spinnaker.fixed`) and :class:`Float` (double precision, exact
+exponentials, no weight quantisation: the scheme's error alone).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from ..errors import ParameterError
+from . import fixed as fx
+
+
+# ---------------------------------------------------------------------------- arithmetics
+class Fixed:
+    """The chip's arithmetic on s16.15 bits (int64 arrays), wrap-arounds collected in ``tracker``."""
+
+    name = "fixed"
+
+    def __init__(self, n: int):
+        self.n = n
+        self.tracker = fx.Tracker(n)
+
+    def enc(self, value, name, unit=""):
+        bits = fx.encode(np.broadcast_to(np.asarray(value, dtype=float), (self.n,)) if np.ndim(value) else value,
+                         name, unit)
+        shown = np.asarray(value, dtype=float)
+        if np.any((np.broadcast_to(bits, np.shape(shown)) == 0) & (shown != 0)):
+            warnings.warn(f"{name} = {float(np.ravel(shown)[np.flatnonzero(np.ravel(shown))[0]]):.3g} {unit} rounds "
+                          f"to 0 in s16.15 (resolution {fx.LSB:.3g} {unit}) on SpiNNaker", stacklevel=3)
+        return np.broadcast_to(np.asarray(bits, dtype=np.int64), (self.n,)).copy()
+
+    def const(self, value):
+        return fx.encode(value, "constant")
+
+    def val(self, x):
+        return fx.value(x)
+
+    def mul(self, a, b, what="a product"):
+        return fx.mul(a, b, self.tracker, what)
+
+    def add(self, a, b, what="a sum"):
+        return fx.add(a, b, self.tracker, what)
+
+    def sub(self, a, b, what="a difference"):
+        return fx.sub(a, b, self.tracker, what)
+
+    def half(self, x):
+        return fx.half(x)
+
+    def decay(self, x, d):
+        return fx.decay(x, d)
+
+    def shift_down(self, x, k):
+        return np.asarray(x, dtype=np.int64) >> k
+
+    def ge(self, a, b):
+        return np.asarray(a) >= np.asarray(b)
+
+    def zeros(self):
+        return np.zeros(self.n, dtype=np.int64)
+
+
+class Float:
+    """The same update in double precision: exact exponentials and quotients, no quantisation."""
+
+    name = "float"
+
+    def __init__(self, n: int):
+        self.n = n
+        self.tracker = None
+
+    def enc(self, value, name, unit=""):
+        return np.broadcast_to(np.asarray(value, dtype=float), (self.n,)).copy()
+
+    def const(self, value):
+        return float(value)
+
+    def val(self, x):
+        return np.asarray(x, dtype=float)
+
+    def mul(self, a, b, what=""):
+        return np.asarray(a) * b
+
+    def add(self, a, b, what=""):
+        return np.asarray(a) + b
+
+    def sub(self, a, b, what=""):
+        return np.asarray(a) - b
+
+    def half(self, x):
+        return np.asarray(x) * 0.5
+
+    def decay(self, x, d):
+        return np.asarray(x) * d
+
+    def shift_down(self, x, k):
+        return np.asarray(x) / (1 << k)
+
+    def ge(self, a, b):
+        return np.asarray(a) >= np.asarray(b)
+
+    def zeros(self):
+        return np.zeros(self.n)
+
+
+def arithmetic(name: str, n: int):
+    """:class:`Fixed` or :class:`Float` for ``n`` neurons."""
+    return {"fixed": Fixed, "float": Float}[name](n)
+
+
+# ---------------------------------------------------------------------------- initialisation
+def _check_tau(tau, dt_ms, name):
+    tau = np.asarray(tau, dtype=float)
+    if np.any(tau < dt_ms):
+        raise ParameterError(f"{name} = {float(np.min(tau)):g} ms is shorter than the time step dt = {dt_ms:g} ms: "
+                             f"SpiNNaker's exp(-dt/{name}) is computed once per step; use dt <= {name}")
+
+
+def ratio_dt_tau(A, ts, tau, dt_ms, name):
+    """``kdivk(ts, tau)``: dt/tau as the chip computes it (truncated), checked to be positive."""
+    _check_tau(A.val(tau), dt_ms, name)
+    if isinstance(A, Float):
+        return ts / tau
+    q = fx.kdivk(ts, tau, name)
+    if np.any(q == 0):
+        raise ParameterError(f"{name}: dt/{name} rounds to 0 in s16.15 (dt = {dt_ms:g} ms): the chip's decay "
+                             f"would be expulr(0) = 0; use {name} < {dt_ms * fx.ONE:g} ms")
+    return q
+
+
+def accum_exp(A, x):
+    """``expk(x)`` (the chip's, see fixed.expk) or exp(x)."""
+    return np.exp(x) if isinstance(A, Float) else fx.expk(x)
+
+
+def u032_exp(A, x):
+    return np.exp(x) if isinstance(A, Float) else fx.expulr(x)
+
+
+class LIF:
+    """``neuron_model_lif_impl.h``: initialisation (``neuron_model_initialise``) and the closed form.
+
+    R = kdivk(tau_m, cm); exp_TC = expk(-kdivk(ts, tau_m)); T_refract = ceil(kdivk(tau_refrac, ts))
+    steps; V <- alpha - exp_TC (alpha - V) with alpha = I R + V_rest (both products floor),
+    skipped while refract_timer > 0 (which then counts down; V is held at v_reset).
+    """
+
+    def __init__(self, A, params, initial, ts, dt_ms):
+        self.A = A
+        cm, tau = A.enc(params["cm"], "cm", "nF"), A.enc(params["tau_m"], "tau_m", "ms")
+        _check_tau(A.val(tau), dt_ms, "tau_m")
+        if isinstance(A, Float):
+            self.R = tau / cm
+        else:
+            r = fx.kdivk(tau, cm, "tau_m/cm")
+            if np.any(r > fx.MAX_BITS):
+                raise ParameterError(f"R = tau_m/cm = {float(np.max(fx.value(r))):.6g} MOhm is outside the s16.15 "
+                                     f"range {fx.RANGE_TEXT} on SpiNNaker; use a larger cm")
+            self.R = r
+        self.exp_TC = accum_exp(A, -ratio_dt_tau(A, ts, tau, dt_ms, "tau_m"))
+        self.v_rest = A.enc(params["v_rest"], "v_rest", "mV")
+        self.v_reset = A.enc(params["v_reset"], "v_reset", "mV")
+        self.v_thresh = A.enc(params["v_thresh"], "v_thresh", "mV")
+        refrac = A.enc(params["tau_refrac"], "tau_refrac", "ms")
+        if isinstance(A, Float):
+            self.T_refract = np.ceil(np.round(refrac / ts, 9)).astype(np.int64)
+        else:
+            steps = np.zeros(A.n, dtype=np.int64)
+            positive = refrac > 0
+            if positive.any():
+                steps[positive] = fx.ceil_accum(fx.kdivk(refrac[positive], np.broadcast_to(ts, refrac.shape)[positive],
+                                                         "tau_refrac"))
+            self.T_refract = steps
+        self.i_offset = A.enc(params["i_offset"], "i_offset", "nA")
+        self.V = A.enc(initial["v"], "v", "mV")
+        self.timer = np.zeros(A.n, dtype=np.int64)
+
+    def update(self, current, ring_synaptic):
+        """One step with the input current (nA, representation of A); returns the spike mask."""
+        A = self.A
+        free = self.timer <= 0
+        I = A.add(A.add(ring_synaptic, self.i_offset, "the input current"), current, "the input current")
+        alpha = A.add(A.mul(I, self.R, "I R"), self.v_rest, "alpha = I R + v_rest")
+        V_new = A.sub(alpha, A.mul(self.exp_TC, A.sub(alpha, self.V, "alpha - V"), "exp_TC (alpha - V)"), "V")
+        self.V = np.where(free, V_new, self.V)
+        self.timer = np.where(free, self.timer, self.timer - 1)
+        spiked = A.ge(self.V, self.v_thresh)
+        self.V = np.where(spiked, self.v_reset, self.V)
+        self.timer = np.where(spiked, self.T_refract, self.timer)
+        return spiked
+
+    def voltage(self):
+        return self.V
+
+    def state(self):
+        return {"V_m": self.A.val(self.V)}
+
+
+class Izhikevich:
+    """``neuron_model_izh_impl.h``: RK2 explicit midpoint (``rk2_kernel_midpoint``), in the order
+    of the 7.4.1 binary (every product floor; M = 0.04 as s16.15, 1311/32768). After a
+    spike V = c, U += d and the next step is 1.85 dt long (``SIMPLE_TQ_OFFSET``); the cut-off
+    is 30 mV (``_IZK_THRESHOLD``), tested as V >= 30 on the updated V."""
+
+    THRESHOLD = 30.0
+    TQ_OFFSET = 1.85
+
+    def __init__(self, A, params, initial, ts, dt_ms):
+        self.A = A
+        self.a, self.b = A.enc(params["a"], "a", "1/ms"), A.enc(params["b"], "b", "1/ms")
+        self.c, self.d = A.enc(params["c"], "c", "mV"), A.enc(params["d"], "d", "mV/ms")
+        self.i_offset = A.enc(params["i_offset"], "i_offset", "nA")
+        self.V, self.U = A.enc(initial["v"], "v", "mV"), A.enc(initial["u"], "u", "mV/ms")
+        self.reset_h = np.broadcast_to(ts, (A.n,)).copy()
+        self.this_h = self.reset_h.copy()
+        self.M, self.five, self.k140 = A.const(0.04), A.const(5.0), A.const(140.0)
+        self.thresh = A.const(self.THRESHOLD)
+        self.tq = A.const(self.TQ_OFFSET)
+
+    def update(self, current, ring_synaptic):
+        A, V, U, h = self.A, self.V, self.U, self.this_h
+        pre_alph = A.add(A.add(A.add(ring_synaptic, self.i_offset, "I"), current, "I"), A.sub(self.k140, U), "140 + I - U")
+        alpha = A.add(A.mul(A.add(A.mul(V, self.M), self.five), V, "(0.04 V + 5) V"), pre_alph, "dV/dt")
+        eta = A.add(V, A.half(A.mul(alpha, h, "h dV/dt")), "the midpoint V")
+        ah = A.mul(h, self.a)
+        beta = A.half(A.mul(A.sub(A.mul(self.b, V), U), ah, "a h (b V - U)"))
+        U_new = A.add(U, A.mul(ah, A.sub(A.mul(self.b, eta), A.add(U, beta)), "a h (b eta - U - beta)"), "U")
+        dv = A.add(A.mul(A.add(A.mul(eta, self.M), self.five), eta, "(0.04 eta + 5) eta"), A.sub(pre_alph, beta))
+        V_new = A.add(V, A.mul(h, dv, "h dV/dt"), "V")
+        self.V, self.U = V_new, U_new
+        self.this_h = self.reset_h.copy()
+        spiked = A.ge(self.V, self.thresh)
+        self.V = np.where(spiked, self.c, self.V)
+        self.U = np.where(spiked, A.add(self.U, self.d, "U + d"), self.U)
+        self.this_h = np.where(spiked, A.mul(self.reset_h, self.tq), self.this_h)
+        return spiked
+
+    def voltage(self):
+        return self.V
+
+    def state(self):
+        return {"V_m": self.A.val(self.V), "U_m": self.A.val(self.U)}
+
+
+# ---------------------------------------------------------------------------- synapses
+class ExpSynapse:
+    """``synapse_types_exponential_impl.h`` / ``exp_synapse_utils.h``: decay = expulr(-kdivk(ts, tau)),
+    init = decay_s1615_to_u032(kdivk(tau, ts), 1.0ulr - decay) (the weight factor
+    (tau/dt)(1 - e^(-dt/tau))); add: isyn += decay_s1615(input, init); shape: isyn = decay_s1615(isyn, decay)."""
+
+    def __init__(self, A, tau, initial, ts, dt_ms, name):
+        self.A = A
+        tau_bits = A.enc(tau, name, "ms")
+        q = ratio_dt_tau(A, ts, tau_bits, dt_ms, name)
+        self.decay_factor = u032_exp(A, -q)
+        if isinstance(A, Float):
+            self.init = (tau_bits / ts) * (1.0 - self.decay_factor)
+        else:
+            # 1.0ulr - decay: 1.0ulr is u0.32's largest value, 0xFFFFFFFF
+            self.init = fx.decay_to_u032(fx.kdivk(tau_bits, np.broadcast_to(ts, tau_bits.shape), name),
+                                         fx.U032_MAX - self.decay_factor)
+        self.isyn = A.enc(initial, f"isyn of {name}", "")
+
+    def add(self, inputs):
+        self.isyn = self.A.add(self.isyn, self.A.decay(inputs, self.init), "the synaptic input")
+
+    def value(self):
+        return self.isyn
+
+    def shape(self):
+        self.isyn = self.A.decay(self.isyn, self.decay_factor)
+
+
+class DeltaSynapse:
+    """``synapse_types_delta_impl.h``: add: isyn += input; shape: isyn = 0; read through
+    ``input_type_delta.h`` as isyn * kdivk(1.0, ts) (a charge over one step)."""
+
+    def __init__(self, A, ts):
+        self.A = A
+        self.isyn = A.zeros()
+        self.scale = (1.0 / ts) if isinstance(A, Float) else fx.kdivk(fx.ONE, ts, "1/dt")
+
+    def add(self, inputs):
+        self.isyn = self.A.add(self.isyn, inputs, "the synaptic input")
+
+    def value(self):
+        return self.A.mul(self.isyn, self.scale, "input / dt")
+
+    def shape(self):
+        self.isyn = self.A.zeros()
+
+
+#: Conductance input: weights are multiplied by 1024 on the host (input_type_conductance.py,
+#: get_global_weight_scale) and the synaptic value is shifted right by 10 when read
+#: (input_type_conductance.h; ">> 10" in the 7.4.1 binary).
+CONDUCTANCE_SHIFT = 10
+CONDUCTANCE_SCALE = float(1 << CONDUCTANCE_SHIFT)
+
+
+# ---------------------------------------------------------------------------- weights
+def ring_buffer_shift(max_summed_weight: float) -> int:
+    """sPyNNaker's ring-buffer left shift for the largest summed weight per slot (times the global
+    scale): ``population_vertex.py`` ``get_ring_buffer_shifts``."""
+    if max_summed_weight <= 0:
+        return 0
+    p = math.ceil(max(0.0, math.log2(max_summed_weight)))
+    if 2 ** p <= max_summed_weight:
+        p += 1
+    return p
+
+
+def quantise_weight(weight, shift: int, global_scale: float = 1.0):
+    """(16-bit weight, its input bits): |w| as s16.15 (host, round half to even), times the
+    scale 2^(15 - p) x global scale, rounded half up to 16 bits (synapse_expander
+    ``generator_types.h`` ``rescale_weight``), then ``<< p`` (``synapse_row.h``)."""
+    w_bits = fx.encode(np.abs(np.asarray(weight, dtype=float)), "weight")
+    scaled = np.asarray(w_bits, dtype=float) * fx.LSB * (2.0 ** (15 - shift)) * global_scale
+    w_int = np.floor(scaled + 0.5).astype(np.int64) & 0xFFFF
+    return w_int, w_int << shift
+
+
+def weight_resolution(shift: int, global_scale: float = 1.0) -> float:
+    """The step between two weights the chip can represent (sPyNNaker's units): 2^(p - 15) / global scale."""
+    return 2.0 ** (shift - 15) / global_scale
