@@ -36,7 +36,7 @@ def test_registry_lists_every_backend_without_importing_a_simulator():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-    assert backends.names() == ("brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron")
+    assert backends.names() == ("brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron", "spinnaker.emulated")
 
 
 def test_get_an_unknown_backend_is_one_line_with_did_you_mean():
@@ -87,7 +87,7 @@ def test_backends_json_lists_every_backend_with_availability_targets_options_and
                          timeout=300)
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
-    assert set(rows) == {"brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron"}
+    assert set(rows) == {"brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron", "spinnaker.emulated"}
     assert rows["brian2"]["generate_targets"].keys() == {"brian2"}
     assert rows["nest"]["generate_targets"].keys() == {"nestml"}
     assert rows["brian2"]["options"]["target"]["choices"] == ["numpy", "cython", "cpp_standalone"]
@@ -371,8 +371,9 @@ def test_the_backend_fixture_skips_a_missing_backend_with_the_registrys_reason(t
                           "--rootdir", str(root)],
                          capture_output=True, text=True, timeout=600, cwd=root)
     assert out.returncode == 0, out.stdout + out.stderr
-    # brian2, pynn.brian2 and pynn.neuron run; nest and pynn.nest (which runs on the NEST backend) are skipped
-    assert "3 passed, 2 skipped" in out.stdout, out.stdout
+    # brian2, pynn.brian2, pynn.neuron and spinnaker.emulated run; nest and pynn.nest (which runs on the NEST
+    # backend) are skipped
+    assert "4 passed, 2 skipped" in out.stdout, out.stdout
     assert ("backend 'nest' needs the Python package(s) nest, pynestml; install them with: "
             "pip install 'lifbridge[nest]'") in out.stdout
 

@@ -145,7 +145,6 @@ def _check_tau(tau, dt_ms, name):
 
 def ratio_dt_tau(A, ts, tau, dt_ms, name):
     """``kdivk(ts, tau)``: dt/tau as the chip computes it (truncated), checked to be positive."""
-    _check_tau(A.val(tau), dt_ms, name)
     if isinstance(A, Float):
         return ts / tau
     q = fx.kdivk(ts, tau, name)
@@ -175,7 +174,7 @@ class LIF:
     def __init__(self, A, params, initial, ts, dt_ms):
         self.A = A
         cm, tau = A.enc(params["cm"], "cm", "nF"), A.enc(params["tau_m"], "tau_m", "ms")
-        _check_tau(A.val(tau), dt_ms, "tau_m")
+        _check_tau(params["tau_m"], dt_ms, "tau_m")
         if isinstance(A, Float):
             self.R = tau / cm
         else:
@@ -277,6 +276,7 @@ class ExpSynapse:
 
     def __init__(self, A, tau, initial, ts, dt_ms, name):
         self.A = A
+        _check_tau(tau, dt_ms, name)
         tau_bits = A.enc(tau, name, "ms")
         q = ratio_dt_tau(A, ts, tau_bits, dt_ms, name)
         self.decay_factor = u032_exp(A, -q)
