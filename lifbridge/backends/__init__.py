@@ -14,7 +14,7 @@ others keep working.
 
 >>> from lifbridge import backends
 >>> backends.names()
-('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron', 'spinnaker.emulated')
+('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron', 'spinnaker.emulated', 'pynn.spinnaker')
 >>> backends.get("brian2").generators["brian2"].description   # doctest: +ELLIPSIS
 '...'
 """
@@ -40,6 +40,7 @@ REGISTRY = MappingProxyType({
     "pynn.brian2": "lifbridge.backends.pynn_brian2",
     "pynn.neuron": "lifbridge.backends.pynn_neuron",
     "spinnaker.emulated": "lifbridge.backends.spinnaker_emulated",
+    "pynn.spinnaker": "lifbridge.backends.pynn_spinnaker",
 })
 
 _loaded: dict = {}

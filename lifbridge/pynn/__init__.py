@@ -39,7 +39,7 @@ from ..errors import BackendUnavailable
 from ..model import Model
 from .light import LightSource
 
-__all__ = ["LightSource", "cell_type", "setup", "translation_unit"]
+__all__ = ["LightSource", "cell_type", "import_simulator", "produces_data", "setup", "translation_unit"]
 
 
 def _as_model(model) -> Model:
@@ -58,6 +58,7 @@ def translation_unit(sim):
     if root.lower() != package or not short or "." in short:
         raise BackendUnavailable(f"cell_type(model, sim): sim must be a PyNN backend module such as pyNN.nest, "
                                  f"got {str(name or type(sim).__name__)[:60]!r}")
+    short = short.lower()                          # pyNN.spiNNaker -> pynn.spinnaker
     backend = f"{package}.{short}"
     if backend not in registry.names():
         offered = ", ".join(f"{root}.{b.split('.', 1)[1]}" for b in registry.names()
@@ -72,12 +73,35 @@ def cell_type(model, sim, *, standard=None):
     return translation_unit(sim).cell_type(_as_model(model), sim, standard=standard)
 
 
+def import_simulator(name: str):
+    """The PyNN backend module ``pyNN.<name>`` (``nest``, ``brian2``, ``neuron``, ``spiNNaker``),
+    made ready by its translation unit where it needs more than an import (pyNN.neuron: PyNN's
+    own NEURON mechanisms compiled; pyNN.spiNNaker: a virtual board when no sPyNNaker
+    configuration exists)."""
+    short = str(name).lower()
+    backend = f"{__name__.rsplit('.', 1)[-1]}.{short}"
+    if backend not in registry.names():
+        offered = ", ".join(b.split(".", 1)[1] for b in registry.names() if b.startswith(f"{backend.split('.')[0]}."))
+        raise BackendUnavailable(f"import_simulator({str(name)[:40]!r}): lifbridge has PyNN cell types for {offered}")
+    registry.require(backend)
+    return importlib.import_module(f"{__name__}.{short}").import_simulator()
+
+
 def setup(sim, models=(), **setup_arguments):
-    """``sim.setup(**setup_arguments)``, then make ``models`` ready for ``sim`` (on pyNN.nest:
-    their NEST module loaded before any node exists). Only needed to load a model's module
-    before the first node when its cell type is made after that node."""
+    """``sim.setup(**setup_arguments)`` with the backend's recommended settings for lifbridge's
+    cell types where not given (pyNN.neuron: its variable-step solver, ``use_cvode=True``),
+    then make ``models`` ready for ``sim`` (on pyNN.nest: their NEST module loaded before any
+    node exists; needed only when a cell type is made after the first node)."""
     unit = translation_unit(sim)
-    result = sim.setup(**setup_arguments)
+    arguments = {**getattr(unit, "SETUP_DEFAULTS", {}), **setup_arguments}
+    result = sim.setup(**arguments)
     for model in models:
         unit.cell_type(_as_model(model), sim)
     return result
+
+
+def produces_data(sim) -> bool:
+    """False where ``sim`` maps and "runs" a network without simulating it (sPyNNaker on a
+    virtual board): its recordings are empty and are not results."""
+    unit = translation_unit(sim)
+    return bool(getattr(unit, "produces_data", lambda: True)())

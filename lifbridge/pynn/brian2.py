@@ -238,3 +238,10 @@ def inject_light(cells, model: Model, times_ms, intensities):
     update = _StepUpdate(_targets(cells, port), steps, values)
     simulator.state.current_sources.append(update)
     return update
+
+
+def import_simulator():
+    """pyNN.brian2 (:func:`lifbridge.pynn.import_simulator`)."""
+    import pyNN.brian2 as sim
+
+    return sim

@@ -302,3 +302,10 @@ def inject_light(cells, model: Model, times_ms, intensities):
     nodes = nest.NodeCollection(sorted({int(cell) for cell in cells}))
     nest.Connect(generator, nodes, syn_spec={"delay": min_delay, "receptor_type": int(receptor)})
     return generator
+
+
+def import_simulator():
+    """pyNN.nest (:func:`lifbridge.pynn.import_simulator`)."""
+    import pyNN.nest as sim
+
+    return sim

@@ -52,6 +52,9 @@ from ..units import Unit
 from .names import STANDARD_TYPES, check_parameter_space, check_standard, class_name, pynn_names, standard_class
 
 _CVODE = MappingProxyType({"use_cvode": True})
+#: What lifbridge.pynn.setup gives sim.setup unless told otherwise: NEURON's fixed step is
+#: implicit Euler (first order), under which AdEx runs away at dt = 0.1 ms.
+SETUP_DEFAULTS = _CVODE
 
 #: Every lifbridge cell made on pyNN.neuron that is still alive. PyNN 0.13 keeps the cells of
 #: earlier populations in NEURON after ``sim.setup()``/``sim.end()``, and NEURON goes on
@@ -127,6 +130,11 @@ STANDARD_VERDICTS = MappingProxyType({
 #: specific capacitance in uF/cm2 is the capacitance in nF (pyNN/neuron/cells.py).
 SECTION_LENGTH_UM = 100.0
 SECTION_DIAMETER_UM = 1000.0 / pi
+
+
+def import_simulator():
+    """pyNN.neuron, ready (:func:`import_pynn_neuron`)."""
+    return import_pynn_neuron()
 
 
 def import_pynn_neuron():

@@ -67,17 +67,13 @@ def simulate(model, stimulus, *, duration_ms, dt_ms=0.1, record=(), record_neuro
     resolved = resolve(model, overrides, n=n)
     values = resolved.parameter_values()
     spinn = translate(resolved.model, values, resolved.initial_values())
-    A = em.arithmetic(arithmetic, n)
-    params = dict(spinn.parameters)
-    params["i_offset"] = np.asarray(params["i_offset"], float) + np.asarray(stimulus.bias_pA, float) * spinn.current_factor
+    spinn.parameters["i_offset"] = np.asarray(spinn.parameters["i_offset"], float) \
+        + np.asarray(stimulus.bias_pA, float) * spinn.current_factor
+    params = spinn.parameters
     steps = int(round(duration_ms / dt_ms))
     if steps < 1:
         raise ValueError(f"duration_ms = {duration_ms:g} is shorter than one step of {dt_ms:g} ms")
-    # ts = kdivui(time_step, n_steps_per_timestep), n_steps_per_timestep = 1
-    ts = fx.kdivui(fx.encode(dt_ms, "dt", "ms"), 1) if arithmetic == "fixed" else float(dt_ms)
-    neuron_class = em.LIF if spinn.family == "lif" else em.Izhikevich
-    neuron = neuron_class(A, params, spinn.initial, ts, dt_ms)
-    receptors = _receptors(model, A, spinn, ts, dt_ms)
+    A, ts, neuron, receptors = em.initialise(model, spinn, dt_ms, arithmetic=arithmetic, n=n)
     inputs, shifts = _spike_inputs(model, stimulus, A, spinn, receptors, steps, dt_ms)
     current, samples = _current_source(stimulus, A, spinn, steps, dt_ms)
     getters = _recorders(model, neuron, receptors, A, spinn)
@@ -136,26 +132,6 @@ def _unit_of(model, name):
 
 def _sign(model, port) -> str:
     return "I" if model.spike_inputs[port].sign == "inhibitory" else "E"
-
-
-def _receptors(model, A, spinn, ts, dt_ms) -> dict:
-    """"E"/"I" -> (synapse emulation, kind) for the model's spike ports."""
-    out = {}
-    for port, syn in model.synapses.items():
-        sign = _sign(model, port)
-        state = "isyn_exc" if sign == "E" else "isyn_inh"
-        if syn.kinetics == "psc_exp":
-            out[sign] = (em.ExpSynapse(A, spinn.parameters[f"tau_syn_{sign}"], spinn.initial.get(state, 0.0), ts, dt_ms,
-                                       f"tau_syn_{sign}"), "current")
-        elif syn.kinetics == "cond_exp":
-            initial = np.asarray(spinn.initial.get(state, 0.0), float) * em.CONDUCTANCE_SCALE
-            out[sign] = (em.ExpSynapse(A, spinn.parameters[f"tau_syn_{sign}"], initial, ts, dt_ms,
-                                       f"tau_syn_{sign}"), "conductance")
-        elif syn.kinetics == "psc_delta":
-            out[sign] = (em.DeltaSynapse(A, ts), "current")
-        else:
-            raise ParameterError(f"{model.name}.{port}: {syn.kinetics} synapses are not emulated on spinnaker")
-    return out
 
 
 def _synaptic_current(A, read, receptors, params, V, zero):

@@ -130,7 +130,7 @@ class Float:
         return np.zeros(self.n)
 
 
-def arithmetic(name: str, n: int):
+def arithmetic_for(name: str, n: int):
     """:class:`Fixed` or :class:`Float` for ``n`` neurons."""
     return {"fixed": Fixed, "float": Float}[name](n)
 
@@ -322,6 +322,56 @@ class DeltaSynapse:
 #: (input_type_conductance.h; ">> 10" in the 7.4.1 binary).
 CONDUCTANCE_SHIFT = 10
 CONDUCTANCE_SCALE = float(1 << CONDUCTANCE_SHIFT)
+
+
+# ---------------------------------------------------------------------------- a cell's initialisation
+def synapses(model, A, spinn, ts, dt_ms) -> dict:
+    """"E"/"I" -> (synapse emulation, kind) for the model's spike ports."""
+    out = {}
+    for port, syn in model.synapses.items():
+        sign = ('I' if model.spike_inputs[port].sign == 'inhibitory' else 'E')
+        state = "isyn_exc" if sign == "E" else "isyn_inh"
+        if syn.kinetics == "psc_exp":
+            out[sign] = (ExpSynapse(A, spinn.parameters[f"tau_syn_{sign}"], spinn.initial.get(state, 0.0), ts, dt_ms,
+                                       f"tau_syn_{sign}"), "current")
+        elif syn.kinetics == "cond_exp":
+            initial = np.asarray(spinn.initial.get(state, 0.0), float) * CONDUCTANCE_SCALE
+            out[sign] = (ExpSynapse(A, spinn.parameters[f"tau_syn_{sign}"], initial, ts, dt_ms,
+                                       f"tau_syn_{sign}"), "conductance")
+        elif syn.kinetics == "psc_delta":
+            out[sign] = (DeltaSynapse(A, ts), "current")
+        else:
+            raise ParameterError(f"{model.name}.{port}: {syn.kinetics} synapses are not emulated on spinnaker")
+    return out
+
+
+def initialise(model, spinn, dt_ms: float, *, arithmetic="fixed", n=None, strict=False, where=""):
+    """The chip's initialisation of ``model``'s cells from sPyNNaker's values ``spinn``
+    (:func:`lifbridge.spinnaker.mapping.translate`) at time step ``dt_ms`` (ms):
+    (arithmetic, ts, neuron, synapses). Every value is encoded and every derived quantity
+    checked as the chip computes it (range, wrap-around, time constants shorter than dt).
+    ``strict``: a non-zero value that rounds to 0 in s16.15 is an error, not a warning (the
+    check before deployment); ``where`` prefixes the one-line error."""
+    if n is None:
+        sizes = [np.size(v) for v in (*spinn.parameters.values(), *spinn.initial.values())]
+        n = max(sizes) if sizes else 1
+    try:
+        with warnings.catch_warnings():
+            if strict:
+                warnings.simplefilter("error", UserWarning)
+            A = arithmetic_for(arithmetic, n)
+            # ts = kdivui(time_step, n_steps_per_timestep), n_steps_per_timestep = 1
+            ts = fx.kdivui(fx.encode(dt_ms, "dt", "ms"), 1) if arithmetic == "fixed" else float(dt_ms)
+            neuron_class = LIF if spinn.family == "lif" else Izhikevich
+            neuron = neuron_class(A, spinn.parameters, spinn.initial, ts, dt_ms)
+            receptors = synapses(model, A, spinn, ts, dt_ms)
+    except UserWarning as warning:
+        raise ParameterError(f"{where}{warning}; SpiNNaker would run with 0") from None
+    except ParameterError as error:
+        if where:
+            raise ParameterError(f"{where}{error}") from None
+        raise
+    return A, ts, neuron, receptors
 
 
 # ---------------------------------------------------------------------------- weights
