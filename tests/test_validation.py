@@ -172,3 +172,25 @@ def test_grazing_spikes_are_few_in_the_quick_frozen_noise_protocol(lif_batch):
     grazing = sum(checks.bracketed_coincidence([], reference.spike_times_ms[i], late_release.spike_times_ms[i],
                                                0.5)[2] for i in noise.neurons)
     assert total >= 20 and grazing <= total / 3, (grazing, total)
+
+
+def test_a_backend_with_time_steps_is_measured_at_each(tmp_path):
+    """spinnaker.emulated declares SpiNNaker's 1 ms and 0.1 ms: validate measures the f-I error
+    against the closed form and the spike-time drift against the reference at both, judges the
+    f-I with the tolerance table's row at each step, and the coarser step is the worse one."""
+    from lifbridge.validation import validate, write_report
+
+    lif = lifbridge.load("lif")
+    report = validate([lif], ["spinnaker.emulated"], quick=True, progress=False, include_siegert=False,
+                      include_hh_equivalent=False, spike_input=[])
+    checks = [c for c in report.checks if c.protocol.startswith("fi_dt_")]
+    assert sorted(c.protocol for c in checks) == ["fi_dt_0.1ms", "fi_dt_1ms"]
+    assert all(c.status == "pass" for c in checks), [(c.protocol, c.value, c.tolerance) for c in checks]
+    section = next(e for e in report.extras if e.name == "time_steps_spinnaker.emulated")
+    rows = {row[0]: row for row in section.tables[0].rows}
+    error = {dt: row[2] for dt, row in rows.items()}
+    drift = {dt: row[6] for dt, row in rows.items()}
+    assert error[1.0] > error[0.1] and drift[1.0] > 5 * drift[0.1] > 0
+    assert rows[0.1][4] >= 100          # spikes compared in the drift
+    page = write_report(report, tmp_path / "report").read_text()
+    assert "at its time steps" in page and (tmp_path / "report" / "time_steps_lif_spinnaker.emulated.png").is_file()

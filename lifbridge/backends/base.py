@@ -117,6 +117,10 @@ class Backend:
       each with its reason); merged into the one table by ``tolerance_for``.
     * ``known_gaps``: known gaps of this backend alone (:class:`lifbridge.validation.tolerances.KnownGap`,
       each with its reason); merged into the one table by ``known_gap``.
+    * ``report_time_steps``: time steps (ms) at which ``validate`` also measures the f-I error
+      and the spike-time drift of each model it supports (:mod:`lifbridge.validation.time_steps`);
+      ``report_numbers``: ``"package.module:function"``, ``function(model, dt_ms)`` -> rows
+      ``{"name", "label", "value", "unit"}`` the backend adds to that part of the report.
     * ``modules``: the package's modules that belong to this backend (its path from the
       model object to the simulator); only these may name it (``tests/test_backends.py``).
     """
@@ -139,6 +143,8 @@ class Backend:
     modules: tuple = ()
     tolerances: tuple = ()
     known_gaps: tuple = ()
+    report_time_steps: tuple = ()
+    report_numbers: str | None = None
 
     # ------------------------------------------------------------------ availability
     def missing_packages(self) -> list:

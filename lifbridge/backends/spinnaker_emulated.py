@@ -100,7 +100,10 @@ BACKEND = Backend(
     color="tab:green",
     tolerances=TOLERANCES,
     known_gaps=_unavailable_gaps(),
+    # SpiNNaker's usual time steps: each model is also measured at both (lifbridge.validation.time_steps)
+    report_time_steps=(1.0, 0.1),
+    report_numbers="lifbridge.spinnaker.report:weight_numbers",
     modules=("lifbridge.backends.spinnaker_emulated", "lifbridge.runners.spinnaker_emulated",
              "lifbridge.spinnaker.emulate", "lifbridge.spinnaker.fixed", "lifbridge.spinnaker.mapping",
-             "lifbridge.spinnaker.__init__"),
+             "lifbridge.spinnaker.report", "lifbridge.spinnaker.__init__"),
 )

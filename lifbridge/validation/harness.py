@@ -119,9 +119,11 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     from ..judge import is_biophysical_reference
 
     lif_like = [m for m in loaded if _siegert_applies(m)]
+    stepped = {m.name: [b for b in backends if registry.get(b).report_time_steps and _supports(b, m)] for m in loaded}
     biophysical = next((m for m in loaded if is_biophysical_reference(m)), None) if include_hh_equivalent else None
     total = len(loaded) * (1 + len(backends)) + (len(lif_like) * len(backends) if include_siegert else 0) \
-        + (1 if biophysical is not None else 0) + len(spiking) * (1 + len(backends))
+        + (1 if biophysical is not None else 0) + len(spiking) * (1 + len(backends)) \
+        + sum(len(b) for b in stepped.values())
     bar = Progress(total, progress)
     runs, checks, extras = [], [], []
     versions = {"lifbridge": __version__, "python": platform.python_version(), "numpy": np.__version__}
@@ -185,6 +187,16 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                     checks.append(diverged_record(model.name, backend, "siegert_run", result.diverged))
                     continue
                 checks.extend(siegert_checks(sbatch, result))
+        for backend in stepped[model.name]:
+            bar.step(f"{model.name}: {backend} at its time steps")
+            try:
+                from .time_steps import time_step_part
+
+                section, step_checks = time_step_part(model, backend, quick=quick, options=options.get(backend, {}))
+                extras.append(section)
+                checks.extend(step_checks)
+            except Exception as error:  # a failed measurement is a failed check, not a crash
+                checks.append(_failure_record(model.name, backend, "time_steps", error))
     if spike_batches:
         spike_checks = _spike_input_part(spike_batches, spike_pending, backends, options, bar, versions)
         checks.extend(spike_checks)
@@ -290,6 +302,16 @@ def _as_report(parts) -> Report:
 
 
 SIEGERT_PARAMETERS = ("C_m", "tau_m", "E_L", "V_th", "V_reset", "t_ref")
+
+
+def _supports(backend: str, model) -> bool:
+    """Whether ``backend`` runs ``model`` (its capability is not "unsupported")."""
+    from ..backends import UNSUPPORTED
+
+    try:
+        return registry.get(backend).capability_of(model).support != UNSUPPORTED
+    except Exception:  # noqa: BLE001 - a backend that cannot say does not run it
+        return False
 
 
 def _siegert_applies(model) -> bool:
