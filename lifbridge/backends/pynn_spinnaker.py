@@ -35,6 +35,11 @@ def capability(model, backend=NAME) -> Capability:
         return Capability(model.name, backend, UNSUPPORTED, str(error))
     if emulated.support == UNSUPPORTED:
         return Capability(model.name, backend, UNSUPPORTED, emulated.reason)
+    from ..pynn.spinnaker import not_shipped
+
+    reason = not_shipped(model)
+    if reason:
+        return Capability(model.name, backend, UNSUPPORTED, reason)
     return Capability(model.name, backend, APPROXIMATE, f"{emulated.reason}; the error the chip's arithmetic "
                       f"adds is spinnaker.emulated's", emulated.error)
 

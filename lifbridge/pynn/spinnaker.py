@@ -128,6 +128,28 @@ def _emulation(module: str):
     return importlib.import_module(module)
 
 
+def not_shipped(model: Model) -> str:
+    """"" if sPyNNaker ships a cell type for ``model``, else "not available on spinnaker: <reason>;
+    nearest: <alternative>" (a model the emulation runs as a custom sPyNNaker build is not shipped:
+    a shipped cell type's name is one word)."""
+    mapping = _emulation("lifbridge.spinnaker.mapping")
+    row = mapping.cell_type(model)
+    if not row.available:
+        return mapping.not_available(model)
+    if " " in row.cell_type:
+        family, _ = mapping.family_and_kinetics(model)
+        shipped = [name for name in mapping_names(mapping) if name.startswith(family)]
+        return (f"not available on spinnaker: sPyNNaker 7.4.1 ships no cell type for {model.name} (it would be "
+                f"{row.cell_type}); nearest: {', '.join(shipped) or 'lif_psc_exp'}")
+    return ""
+
+
+def mapping_names(mapping) -> list:
+    """The lifbridge compositions that map to a shipped sPyNNaker cell type."""
+    return [f"{family}_{kinetics}" for (family, kinetics), row in mapping.TABLE.items()
+            if row.available and " " not in row.cell_type]
+
+
 def time_step_ms() -> float:
     """The time step of the current ``sim.setup()`` (ms)."""
     from spynnaker.pyNN.data import SpynnakerDataView
@@ -177,9 +199,8 @@ def generated_type(model: Model, sim):
     mapping = _emulation("lifbridge.spinnaker.mapping")
     emulate = _emulation("lifbridge.spinnaker.emulate")
     row = mapping.cell_type(model)
-    if not row.available or "(" in row.cell_type:
-        reason = mapping.not_available(model) if not row.available else \
-            f"not available on spinnaker: {row.cell_type} is not a cell type sPyNNaker ships; nearest: {row.note}"
+    reason = not_shipped(model)
+    if reason:
         raise BackendUnavailable(f"{model.name}: {reason}")
     names = pynn_names(model)
     spinnaker_class = _spinnaker_class(sim, row.cell_type)
@@ -251,11 +272,9 @@ def generate_script(model: Model, dt_ms: float = 1.0) -> str:
 
     mapping = _emulation("lifbridge.spinnaker.mapping")
     emulate = _emulation("lifbridge.spinnaker.emulate")
-    row = mapping.cell_type(model)
-    if not row.available or "(" in row.cell_type:
-        raise BackendUnavailable(f"generate {model.name} --target spinnaker: {mapping.not_available(model)}"
-                                 if not row.available else f"generate {model.name} --target spinnaker: not "
-                                 f"available on spinnaker: {row.cell_type}")
+    reason = not_shipped(model)
+    if reason:
+        raise BackendUnavailable(f"generate {model.name} --target spinnaker: {reason}")
     names = pynn_names(model)
     resolved = names.check({}, where="")
     translated = mapping.translate(model, resolved.parameter_values(), resolved.initial_values())
