@@ -387,3 +387,21 @@ def test_generate_writes_the_given_parameters_and_time_step_into_the_example(tmp
         out = subprocess.run([sys.executable, "-m", "lifbridge", "generate", "lif", "--target", "pynn", *bad],
                              capture_output=True, text=True, timeout=300)
         assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_pynn_brian2_delivers_input_spikes_on_the_setups_time_step():
+    """pyNN.brian2 0.13 puts a SpikeSourceArray on Brian2's default clock (0.1 ms): at dt = 0.01 ms
+    two spikes 0.05 ms apart would stop the run, and spikes would land on a 0.1 ms grid.
+    lifbridge's cell type aligns the clock: the PSC matches the brian2 backend's at every sample."""
+    _sim("pynn.brian2")
+    model = lifbridge.load("lif")
+    stimulus = Stimulus(np.array([0.0]), spikes=[SpikeTrain("exc_spikes", [2.03, 2.08, 3.51], 100.0, [0])])
+    ours = backends.require("brian2").simulate(model, stimulus, duration_ms=6.0, dt_ms=0.01, record=("I_syn_exc",))
+    import brian2
+
+    brian2.defaultclock.dt = 0.1 * brian2.ms      # as in a fresh process
+    through_pynn = backends.require("pynn.brian2").simulate(model, stimulus, duration_ms=6.0, dt_ms=0.01,
+                                                            record=("I_syn_exc",))
+    exact, got = ours.traces["I_syn_exc"][1][0], through_pynn.traces["I_syn_exc"][1][0]
+    assert exact.max() > 150.0
+    np.testing.assert_allclose(got, exact, rtol=0, atol=1e-9)

@@ -13,7 +13,9 @@ leaves every other backend working.
 
 from __future__ import annotations
 
-from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, gap_of
+from types import MappingProxyType
+
+from .base import Option, APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, gap_of
 
 NAME = "pynn.brian2"
 
@@ -66,6 +68,11 @@ BACKEND = Backend(
     runner="lifbridge.runners.pynn_brian2",
     capability=capability,
     probe=requires_brian2_backend,
+    options=MappingProxyType({
+        "target": Option(("numpy", "cython"), "numpy", "Brian2 code generation target under PyNN (cython: compiled "
+                         "once per model and cached, faster for long runs such as hh at dt = 0.01 ms)",
+                         validation_default="cython"),
+    }),
     color="tab:green",
     tolerances=_brian2_tolerances(),
     modules=("lifbridge.backends.pynn_brian2", "lifbridge.pynn.brian2", "lifbridge.runners.pynn_brian2"),

@@ -97,7 +97,7 @@ BACKEND = Backend(
     }),
     in_quick_runs=False,
     in_full_runs=True,
-    color="tab:green",
+    color="tab:brown",
     tolerances=TOLERANCES,
     known_gaps=_unavailable_gaps(),
     # SpiNNaker's usual time steps: each model is also measured at both (lifbridge.validation.time_steps)

@@ -155,8 +155,19 @@ def generated_type(model: Model, sim):
     return cls
 
 
+def align_default_clock(sim):
+    """Give Brian2's default clock the time step of ``sim.setup``. pyNN.brian2 0.13 makes a
+    ``SpikeSourceArray``'s ``SpikeGeneratorGroup`` without a clock, so it runs on Brian2's
+    default clock (0.1 ms) whatever the time step: at dt = 0.01 ms its spikes would be
+    delivered on a 0.1 ms grid, and two spikes within 0.1 ms stop the run."""
+    import brian2
+
+    brian2.defaultclock.dt = sim.simulator.state.network.clock.dt
+
+
 def cell_type(model: Model, sim, *, standard=None):
     """The pyNN.brian2 cell type of ``model`` (``standard=True``: PyNN's standard type, where verified)."""
+    align_default_clock(sim)
     if standard:
         check_standard(model, "pyNN.brian2", STANDARD_TYPES, STANDARD_VERDICTS)
         return standard_class(model, sim)

@@ -18,8 +18,8 @@ from ..stimulus import SimResult, Stimulus
 TIMING = run.Timing(spike_source_steps=2, current_steps=0, reported_spike_steps=1, first_current_step=0)
 
 
-#: Brian2's code generation target of these runs: the brian2 backend's default run option
-#: (numpy: nothing to compile; PyNN's own default, cython, compiles each model first).
+#: Brian2's code generation target of these runs unless told (run option ``target``): numpy,
+#: nothing to compile (PyNN's own default, cython, compiles each model first; validate uses it).
 CODEGEN_TARGET = "numpy"
 
 
@@ -31,13 +31,14 @@ def versions():
 
 
 def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
-             record_neurons=None, standard=False, **overrides) -> SimResult:
+             record_neurons=None, standard=False, target=CODEGEN_TARGET, **overrides) -> SimResult:
     """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.brian2 for ``duration_ms``.
 
     ``overrides``: parameter and initial values (spec names and units, read by
     :func:`lifbridge.overrides.resolve`); ``record``: state variables (spec names; traces in
     spec units); ``standard``: run PyNN's standard type of ``model`` (with ``model``'s values,
-    :func:`lifbridge.pynn.names.standard_values`) instead of lifbridge's generated one.
+    :func:`lifbridge.pynn.names.standard_values`) instead of lifbridge's generated one;
+    ``target``: Brian2's code generation target ("numpy" or "cython").
     """
     import brian2
     import pyNN.brian2 as sim
@@ -48,7 +49,7 @@ def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: flo
     import numpy as np
 
     target = brian2.prefs.codegen.target
-    brian2.prefs.codegen.target = CODEGEN_TARGET
+    brian2.prefs.codegen.target = target
     # a divergence is reported once, by lifbridge, with its time and value: not as Brian2's
     # "invalid values" warning and numpy's overflow warnings on the way there
     loggers = [logging.getLogger(name) for name in ("brian2.groups.group.invalid_values", "py.warnings")]
