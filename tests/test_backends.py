@@ -65,7 +65,7 @@ def test_run_options_are_checked_by_their_backend():
     with pytest.raises(backends.OptionError, match="--target 'c': not a brian2 target; choose one of numpy, "
                                                    "cython, cpp_standalone"):
         brian2.run_options({"target": "c"})
-    with pytest.raises(backends.OptionError, match=r"--target applies to --backend brian2 only "
+    with pytest.raises(backends.OptionError, match=r"--target applies to --backend brian2 or pynn.brian2 only "
                                                    r"\(got --backend nest\); drop --target"):
         backends.get("nest").run_options({"target": "numpy"})
 

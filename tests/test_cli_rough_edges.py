@@ -97,9 +97,9 @@ def test_wrong_dimension_names_the_option(args, option):
 # ---------------------------------------------------------------------------- --target, backends
 def test_target_with_nest_backend_is_an_error():
     out = cli("run", "lif", "--backend", "nest", "--target", "cython", "--duration", "0.01")
-    assert_one_line_usage_error(out, "--target applies to --backend brian2 only")
+    assert_one_line_usage_error(out, "--target applies to --backend brian2 or pynn.brian2 only")
     out = cli("fi", "lif", "--backend", "nest", "--target", "numpy", "--currents", "0:1:2")
-    assert_one_line_usage_error(out, "--target applies to --backend brian2 only")
+    assert_one_line_usage_error(out, "--target applies to --backend brian2 or pynn.brian2 only")
 
 
 def test_target_defaults_to_numpy_for_brian2():
