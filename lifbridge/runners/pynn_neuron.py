@@ -7,6 +7,7 @@ The network is built by :func:`lifbridge.pynn.run.simulate` with pyNN.neuron's t
 from __future__ import annotations
 
 import functools
+import os
 
 from ..model import Model
 from ..pynn import run
@@ -61,9 +62,129 @@ def versions():
     return {"pynn": pyNN.__version__, "neuron": neuron.__version__}
 
 
+#: Runs per worker process before a fresh one takes over (:func:`simulate`).
+RUNS_PER_WORKER = 20
+
+
+class _Worker:
+    """A Python process that runs :func:`simulate_here` on request: pickled (args, kwargs) in,
+    pickled result or exception out, over two pipes of its own (its stdout and stderr are this
+    process's, for NEURON's and PyNN's messages)."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        request_read, self.request = os.pipe()
+        self.response, response_write = os.pipe()
+        code = f"from {__name__} import serve; serve({request_read}, {response_write})"
+        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(request_read, response_write))
+        os.close(request_read)
+        os.close(response_write)
+        self.runs = 0
+
+    def call(self, *args, **kwargs):
+        _send(self.request, (args, kwargs))
+        self.runs += 1
+        ok, value = _receive(self.response)
+        if not ok:
+            raise value
+        return value
+
+    def close(self):
+        for fd in (self.request, self.response):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - a worker that does not stop is stopped
+            self.process.kill()
+
+
+_WORKER = {"worker": None, "inside": False}
+
+
+def _send(fd, obj):
+    import pickle
+    import struct
+
+    data = pickle.dumps(obj)
+    os.write(fd, struct.pack("<Q", len(data)))
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _receive(fd):
+    import pickle
+    import struct
+
+    def read(n):
+        chunks, left = [], n
+        while left:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    (size,) = struct.unpack("<Q", read(8))
+    return pickle.loads(read(size))
+
+
+def serve(request_fd: int, response_fd: int):
+    """The worker's loop (see :class:`_Worker`)."""
+    _WORKER["inside"] = True
+    while True:
+        try:
+            args, kwargs = _receive(request_fd)
+        except EOFError:
+            return
+        try:
+            _send(response_fd, (True, simulate_here(*args, **kwargs)))
+        except Exception as error:  # noqa: BLE001 - the error goes back to the caller
+            try:
+                _send(response_fd, (False, error))
+            except Exception:  # noqa: BLE001 - an error that does not pickle goes back as text
+                _send(response_fd, (False, RuntimeError(f"{type(error).__name__}: {error}")))
+
+
 def simulate(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
              record_neurons=None, standard=False, **overrides) -> SimResult:
-    """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.neuron for ``duration_ms``.
+    """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.neuron for ``duration_ms``, in a
+    worker process (see :func:`simulate_here` for the arguments).
+
+    PyNN 0.13 keeps the cells, sources and connections of every earlier run in NEURON
+    (:func:`lifbridge.pynn.neuron.retire_earlier_cells` makes them inert but cannot free them),
+    and NEURON's state outlives ``sim.end()``. The runs therefore go to a worker process that
+    is replaced every :data:`RUNS_PER_WORKER` runs, so a long validation does not accumulate
+    them, and a crash inside NEURON is one run's one-line error instead of the end of the
+    process that asked for it."""
+    kwargs = dict(duration_ms=duration_ms, dt_ms=dt_ms, record=record, record_neurons=record_neurons,
+                  standard=standard, **overrides)
+    if _WORKER["inside"]:
+        return simulate_here(model, stimulus, **kwargs)
+    worker = _WORKER["worker"]
+    if worker is None or worker.runs >= RUNS_PER_WORKER or worker.process.poll() is not None:
+        if worker is not None:
+            worker.close()
+        worker = _WORKER["worker"] = _Worker()
+    try:
+        return worker.call(model, stimulus, **kwargs)
+    except (EOFError, BrokenPipeError, OSError):
+        worker.close()
+        _WORKER["worker"] = None
+        code = worker.process.returncode
+        raise RuntimeError(f"pynn.neuron: the NEURON worker process stopped while running {model.name} (exit "
+                           f"{code}: a crash inside NEURON or PyNN); the next run starts a fresh one") from None
+
+
+def simulate_here(model: Model, stimulus: Stimulus, *, duration_ms: float, dt_ms: float = 0.1, record=(),
+                  record_neurons=None, standard=False, **overrides) -> SimResult:
+    """Simulate ``stimulus.n`` neurons of ``model`` through pyNN.neuron for ``duration_ms``, in this process.
 
     ``overrides``: parameter and initial values (spec names and units, read by
     :func:`lifbridge.overrides.resolve`); ``record``: state variables (spec names; traces in
