@@ -188,3 +188,24 @@ def test_a_delta_weight_is_converted_to_spinnakers_charge(sim):
     w = Delta.native_weight("excitatory", 0.5, tau_m=10.0, cm=0.25)
     R = 10.0 / 0.25                                  # MOhm
     assert w == pytest.approx(0.5 * 1.0 / (R * (1 - np.exp(-1.0 / 10.0))), rel=1e-12)
+
+
+def test_the_opsin_is_an_explicit_approximation_whose_current_follows_the_closed_form(sim):
+    """optogenetic_lif is not available on SpiNNaker; approximate_optogenetic gives its LIF and a
+    photocurrent precomputed from the opsin's closed form at a held driving force, and it maps."""
+    from lifbridge.analytic import three_state_opsin_fractions
+    from lifbridge.pynn.spinnaker import approximate_optogenetic
+
+    Lif, Photocurrent = approximate_optogenetic("optogenetic_lif", sim)
+    assert Photocurrent.relation == "approximate" and Photocurrent.holding_mV == -62.5
+    light = Photocurrent(times=[10.0, 60.0], intensities=[5.0, 0.0])
+    times, current = light.currents_nA(1.0, 100.0)
+    # the value held over [t, t + 1 ms): g_ChR O(t + 0.5 ms) (E_ChR - V_hold), 40 nS = 0.04 uS
+    for t, i in ((10.0, 0), (30.0, 20), (70.0, 60)):
+        on = three_state_opsin_fractions(5.0, min(t + 0.5, 60.0) - 10.0, k_a=0.01, tau_d=10.0, tau_r=100.0)
+        O = on[0] if t + 0.5 <= 60.0 else three_state_opsin_fractions(0.0, t + 0.5 - 60.0, k_a=0.01, tau_d=10.0,
+                                                                     tau_r=100.0, start=on)[0]
+        assert current[i] == pytest.approx(0.04 * O * (0.0 + 62.5), rel=1e-12)
+    cells = sim.Population(5, Lif(i_offset=0.2))
+    light.inject_into(cells, duration_ms=100.0)
+    sim.run(100.0)                       # maps on the virtual board

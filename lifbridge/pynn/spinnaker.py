@@ -280,3 +280,84 @@ def generate_script(model: Model, dt_ms: float = 1.0) -> str:
     translated = mapping.translate(model, resolved.parameter_values(), resolved.initial_values())
     emulate.initialise(model, translated, float(dt_ms), strict=True, where=f"generate {model.name} --target spinnaker: ")
     return pynn_script(model, dt_ms=dt_ms, default_backend="spiNNaker")
+
+
+# ---------------------------------------------------------------------------- the opsin, approximated
+#: Where the approximation's photocurrent takes its driving force, between E_L and V_th.
+HOLDING_FRACTION = 0.5
+
+
+def approximate_optogenetic(model, sim, *, holding_mV=None):
+    """Explicit opt-in for a model with a light input on SpiNNaker, which has no opsin: returns
+    ``(Type, PhotocurrentSource)``.
+
+    ``Type`` is the cell type of the model's LIF without the opsin (``lif`` with the model's
+    values, sPyNNaker's ``IF_curr_exp``). ``PhotocurrentSource(times, intensities)`` is a light
+    source for it: ``inject_into(cells)`` precomputes the photocurrent
+    ``g_ChR O(t) (E_ChR - V_hold)`` at every time step, with O(t) the three-state opsin's exact
+    open fraction under the piecewise-constant light
+    (:func:`lifbridge.analytic.three_state_opsin_fractions`), and plays it as a
+    ``StepCurrentSource``. Approximate: the driving force is held at ``V_hold`` (default halfway
+    between E_L and V_th), so the photocurrent is off by ``|V - V_hold| / |E_ChR - V_hold|`` of
+    itself while V moves between reset and threshold (12% for optogenetic_lif's defaults)."""
+    from ..analytic import three_state_opsin_fractions
+    from ..spec import load
+    from ..units import parse_unit
+
+    model = model if isinstance(model, Model) else load(model)
+    if model.light_input is None:
+        raise ParameterError(f"approximate_optogenetic: {model.name} has no light input")
+    lif = load("lif")
+    shared = {name: model.parameters[name].value * model.parameters[name].unit.factor_to(lif.parameters[name].unit)
+              for name in lif.parameters if name in model.parameters}
+    from ..overrides import resolve
+
+    base = resolve(lif, shared).model
+    Type = cell_type(base, sim)
+    values = {name: model.parameters[name].value * model.parameters[name].unit.factor_to(parse_unit(unit))
+              for name, unit in (("g_ChR", "uS"), ("E_ChR", "mV"), ("E_L", "mV"), ("V_th", "mV"), ("k_a", "1/(ms*mW/mm**2)"),
+                                 ("tau_d", "ms"), ("tau_r", "ms"))}
+    hold = float(holding_mV) if holding_mV is not None else \
+        values["E_L"] + HOLDING_FRACTION * (values["V_th"] - values["E_L"])
+    light_unit = model.inputs[model.light_input].unit
+    rates = dict(k_a=values["k_a"], tau_d=values["tau_d"], tau_r=values["tau_r"])
+
+    class PhotocurrentSource:
+        __doc__ = (f"{model.name}'s photocurrent at V = {hold:g} mV, precomputed and played as a StepCurrentSource "
+                   f"(approximate: the driving force is held)")
+        relation = "approximate"
+        holding_mV = hold
+
+        def __init__(self, times, intensities, unit=None):
+            from .light import LightSource
+
+            self.light = LightSource(times, intensities, unit)
+
+        def currents_nA(self, dt_ms: float, duration_ms: float):
+            """(times ms, photocurrent nA): one value per step from the first change to ``duration_ms``."""
+            phi = self.light.intensities_in(light_unit)
+            times = np.round(np.arange(int(round(self.light.times[0] / dt_ms)), int(round(duration_ms / dt_ms)))
+                             * dt_ms, 10)
+            state, current, at = (0.0, 0.0), [], self.light.times[0]
+            changes = list(self.light.times) + [np.inf]
+            k = 0
+            for t in times:
+                while changes[k + 1] <= t + 1e-9:
+                    state = three_state_opsin_fractions(phi[k], changes[k + 1] - at, start=state, **rates)
+                    at, k = changes[k + 1], k + 1
+                # the current held over [t, t + dt): the opsin at the step's middle
+                O, _ = three_state_opsin_fractions(phi[k], t + 0.5 * dt_ms - at, start=state, **rates)
+                current.append(values["g_ChR"] * O * (values["E_ChR"] - hold))
+            return times, np.asarray(current)
+
+        def inject_into(self, cells, duration_ms=None):
+            """Precompute up to ``duration_ms`` (default: 1 s after the last change) and inject."""
+            dt = time_step_ms()
+            end = float(duration_ms) if duration_ms is not None else float(self.light.times[-1]) + 1000.0
+            times, current = self.currents_nA(dt, end)
+            source = sim.StepCurrentSource(times=times.tolist(), amplitudes=current.tolist())
+            source.inject_into(cells)
+            return source
+
+    PhotocurrentSource.__name__ = f"{class_name(model)}Photocurrent"
+    return Type, PhotocurrentSource

@@ -93,7 +93,8 @@ _FAMILY = {
     "hh_traub": CellType("", None, "HH_cond_exp exists in sPyNNaker 7.4.1 but its constructor raises 'not "
                          "supported'", nearest="none (Hodgkin-Huxley channels are not available); Izhikevich"),
     "optogenetic_lif": CellType("", None, "sPyNNaker has no light input or opsin kinetics",
-                                nearest="IF_curr_exp with the photocurrent given as a current source"),
+                                nearest="IF_curr_exp with the photocurrent precomputed at a held driving force "
+                                        "(opt-in, approximate: lifbridge.pynn.spinnaker.approximate_optogenetic)"),
 }
 
 
