@@ -222,7 +222,37 @@ def test_a_wrap_around_is_a_divergence_with_time_and_value():
 
 def test_models_without_a_spinnaker_cell_type_say_why_and_what_is_nearest():
     backend = lifbridge.backends.get("spinnaker.emulated")
-    adaptive = backend.capability_of(lifbridge.load("adaptive_lif"))
+    adaptive = backend.capability_of(lifbridge.load("adaptive_lif_cond_exp"))
     assert adaptive.support == "unsupported"
-    assert adaptive.reason.startswith("not available on spinnaker: ") and "nearest: extra_models." in adaptive.reason
+    assert adaptive.reason.startswith("not available on spinnaker: ") and "nearest: adaptive_lif_psc_exp" in \
+        adaptive.reason
+    # the nearest is mapped, approximate, with the difference stated
+    nearest = backend.capability_of(lifbridge.load("adaptive_lif"))
+    assert nearest.support == "approximate" and "IFCurrExpCa2Adaptive (nearest)" in nearest.reason
+    assert "V_hold" in nearest.reason
     assert backend.capability_of(lifbridge.load("lif")).support == "approximate"
+
+
+def test_the_ca2_adaptation_current_decays_every_step_and_grows_by_i_alpha_at_each_spike():
+    """additional_input_ca2_adaptive_impl.h as emulated (float arithmetic): i_ca2 decays by
+    exp(-dt/tau_ca2) every step, refractory or not, is subtracted from the input and grows by
+    i_alpha at a spike; adaptive_lif maps i_alpha = g_a b (V_hold - E_K) with V_hold halfway
+    between E_L and V_th (15 nS x 0.1 x 17.5 mV = 0.02625 nA)."""
+    from lifbridge.overrides import resolve
+    from lifbridge.spinnaker import emulate as em
+    from lifbridge.spinnaker.mapping import translate
+
+    model = lifbridge.load("adaptive_lif")
+    resolved = resolve(model, {}, n=1)
+    spinn = translate(model, resolved.parameter_values(), resolved.initial_values())
+    assert spinn.parameters["i_alpha"] == pytest.approx(0.02625, rel=1e-12)
+    assert spinn.parameters["tau_ca2"] == pytest.approx(100.0) and spinn.parameters["tau_m"] == pytest.approx(10.0)
+    spinn.parameters["i_offset"] = np.asarray(1.0)                      # nA: fires every few ms
+    A, ts, neuron, _ = em.initialise(model, spinn, 0.1, arithmetic="float", n=1)
+    decay, expected, spikes = np.exp(-0.1 / 100.0), 0.0, 0
+    for _ in range(400):
+        spiked = neuron.update(np.zeros(1), np.zeros(1))
+        expected = expected * decay + (0.02625 if spiked[0] else 0.0)
+        spikes += int(spiked[0])
+        assert neuron.i_ca2[0] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert spikes >= 5

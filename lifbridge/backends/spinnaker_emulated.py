@@ -65,7 +65,23 @@ _IZH = ("RK2 explicit midpoint at dt = 0.1 ms with the input held over the step 
         "V^2 stored as 1311/32768 = 0.0400085 (+2.1e-4: 0.036 mV/ms more drive at -65 mV, which moves the "
         "resting V by about 0.05 mV)")
 
+#: adaptive_lif_psc_exp runs as sPyNNaker's nearest, IFCurrExpCa2Adaptive (lifbridge.spinnaker.mapping):
+#: its adaptation current is g_a a (V_hold - E_K), not g_a a (V_m - E_K). What spikes after an
+#: adaptation is a different model's: the checks on spike timing are known gaps, with their numbers.
+_NEAREST_ADAPTATION = ("nearest model: sPyNNaker's IFCurrExpCa2Adaptive holds the adaptation's driving force at "
+                       "V_hold = (E_L + V_th)/2, 43% off at reset for adaptive_lif's defaults, so the adapted rates "
+                       "and spike times are the nearest model's (measured with --quick: f-I 7.9 Hz at 0.1 ms, step "
+                       "spikes 2.6 ms, 32% of Poisson-driven spikes without a partner)")
+NEAREST_GAPS = tuple(KnownGap(pattern, NAME, check, _NEAREST_ADAPTATION)
+                     for pattern in ("adaptive_lif", "adaptive_lif_psc_exp")
+                     for check in ("fi_steady_rate", "fi_first_isi_rate", "step_spike_times", "poisson_coincidence",
+                                   "frozen_noise_coincidence"))
+
 TOLERANCES = (
+    Tolerance("step_voltage", "adaptive_lif", NAME, abs=7e-3, reason="as lif's: without spikes the adaptation is "
+              "zero and the membrane is the LIF's (measured 3.0e-3 mV)"),
+    Tolerance("psp_shape", "adaptive_lif*", NAME, abs=0.02, reason="as lif's: one input spike does not fire the "
+              "neuron, so the adaptation is zero and the PSP is the LIF's (measured 0.008 mV)"),
     Tolerance("step_voltage", "lif", NAME, abs=7e-3, reason=f"s16.15 arithmetic: {_TAU}, i.e. an error of at most "
               f"R I 0.0021/e = 6.2e-3 mV in the response to the 8 mV subthreshold step; {_FLOOR_V} (measured "
               "3.0e-3 mV; 1e-13 mV with arithmetic=float)"),
@@ -99,7 +115,7 @@ BACKEND = Backend(
     in_full_runs=True,
     color="tab:brown",
     tolerances=TOLERANCES,
-    known_gaps=_unavailable_gaps(),
+    known_gaps=_unavailable_gaps() + NEAREST_GAPS,
     # SpiNNaker's usual time steps: each model is also measured at both (lifbridge.validation.time_steps)
     report_time_steps=(1.0, 0.1),
     report_numbers="lifbridge.spinnaker.report:weight_numbers",

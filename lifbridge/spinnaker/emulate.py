@@ -222,6 +222,30 @@ class LIF:
         return {"V_m": self.A.val(self.V)}
 
 
+class LIFCa2(LIF):
+    """The LIF with ``additional_input_ca2_adaptive_impl.h`` (extra_models.IFCurrExpCa2Adaptive):
+    exp_tau_ca2 = expk(-kdivk(ts, tau_ca2)); every step, refractory or not, before the membrane
+    update i_ca2 = i_ca2 exp_tau_ca2 (floor) and the input gets -i_ca2 (``external_bias``); at a
+    spike i_ca2 += i_alpha. Currents in nA."""
+
+    def __init__(self, A, params, initial, ts, dt_ms):
+        super().__init__(A, params, initial, ts, dt_ms)
+        tau = A.enc(params["tau_ca2"], "tau_ca2", "ms")
+        self.exp_tau_ca2 = accum_exp(A, -ratio_dt_tau(A, ts, tau, dt_ms, "tau_ca2"))
+        self.i_alpha = A.enc(params["i_alpha"], "i_alpha", "nA")
+        self.i_ca2 = A.enc(initial.get("i_ca2", 0.0), "i_ca2", "nA")
+
+    def update(self, current, ring_synaptic):
+        A = self.A
+        self.i_ca2 = A.mul(self.i_ca2, self.exp_tau_ca2, "i_ca2 exp(-dt/tau_ca2)")
+        spiked = super().update(A.sub(current, self.i_ca2, "the input current"), ring_synaptic)
+        self.i_ca2 = np.where(spiked, A.add(self.i_ca2, self.i_alpha, "i_ca2 + i_alpha"), self.i_ca2)
+        return spiked
+
+    def state(self):
+        return {**super().state(), "i_ca2": self.A.val(self.i_ca2)}
+
+
 class Izhikevich:
     """``neuron_model_izh_impl.h``: RK2 explicit midpoint (``rk2_kernel_midpoint``), in the order
     of the 7.4.1 binary (every product floor; M = 0.04 as s16.15, 1311/32768). After a
@@ -362,7 +386,7 @@ def initialise(model, spinn, dt_ms: float, *, arithmetic="fixed", n=None, strict
             A = arithmetic_for(arithmetic, n)
             # ts = kdivui(time_step, n_steps_per_timestep), n_steps_per_timestep = 1
             ts = fx.kdivui(fx.encode(dt_ms, "dt", "ms"), 1) if arithmetic == "fixed" else float(dt_ms)
-            neuron_class = LIF if spinn.family == "lif" else Izhikevich
+            neuron_class = {"lif": LIF, "adaptive_lif": LIFCa2}.get(spinn.family, Izhikevich)
             neuron = neuron_class(A, spinn.parameters, spinn.initial, ts, dt_ms)
             receptors = synapses(model, A, spinn, ts, dt_ms)
     except UserWarning as warning:

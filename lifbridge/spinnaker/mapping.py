@@ -25,6 +25,9 @@ from ..units import parse_unit
 
 SAME, NEAREST = "same", "nearest"
 
+#: Where a nearest mapping holds a driving force: this fraction of the way from E_L to V_th.
+HOLDING_FRACTION = 0.5
+
 
 @dataclass(frozen=True)
 class CellType:
@@ -61,6 +64,13 @@ TABLE = {
                                    "is the model's (NEST's normalisation)", emulated=False),
     ("lif", "cond_alpha"): CellType("", None, "IF_cond_alpha exists in sPyNNaker 7.4.1 but its constructor raises "
                                     "'not supported'", nearest="lif_cond_exp (IF_cond_exp)"),
+    ("adaptive_lif", "psc_exp"): CellType(
+        "extra_models.IFCurrExpCa2Adaptive", NEAREST,
+        _LIF + "; lifbridge's adaptation is a conductance g_a a (E_K - V_m), sPyNNaker's a current -i_ca2 that "
+        "decays with tau_ca2 = tau_a and grows by i_alpha at each spike (additional_input_ca2_adaptive_impl.h): "
+        "i_alpha = g_a b (V_hold - E_K) holds the driving force at V_hold, halfway between E_L and V_th, so the "
+        "adaptation current is off by |V_m - V_hold| / (V_hold - E_K) of itself (43% at reset for the defaults)",
+        emulated=True),
     ("izhikevich", "psc_exp"): CellType("Izhikevich", SAME, _IZH, emulated=True),
     ("izhikevich", "cond_exp"): CellType("extra_models.Izhikevich_cond", SAME, _IZH + "; conductance current taken "
                                          "at the start of the step", emulated=True),
@@ -78,11 +88,9 @@ TABLE = {
 
 _FAMILY = {
     "adaptive_lif": CellType(
-        "", None, "sPyNNaker's only adapting LIF, extra_models.IFCurrExpCa2Adaptive, adapts by a current i_ca2 (nA) "
-        "that decays with tau_ca2 and grows by i_alpha at each spike, subtracted from the input; lifbridge's "
-        "adaptive_lif adapts by a conductance g_a a (V_m - E_K), whose current depends on V_m",
-        nearest="extra_models.IFCurrExpCa2Adaptive with tau_ca2 = tau_a and i_alpha = g_a b (V - E_K) at a V "
-                "between V_reset and V_th"),
+        "", None, "sPyNNaker's adapting LIF with exponential current synapses, extra_models.IFCurrExpCa2Adaptive, "
+        "is the only one lifbridge maps (as the nearest of adaptive_lif_psc_exp)",
+        nearest="adaptive_lif_psc_exp (extra_models.IFCurrExpCa2Adaptive)"),
     "pif": CellType("", None, "sPyNNaker's LIF closed form needs a leak: with tau_m long enough exp(-dt/tau_m) "
                     "rounds to 1 in s16.15 and the membrane stops moving",
                     nearest="extra_models.IFTruncDelta (non-leaky, delta synapses, V_m bounded below by v_reset)"),
@@ -113,10 +121,10 @@ def family_and_kinetics(model) -> tuple:
 def cell_type(model) -> CellType:
     """The table's row for ``model`` (not available, with the reason, for an unknown model)."""
     family, kinetics = family_and_kinetics(model)
-    if family in _FAMILY:
-        return _FAMILY[family]
     if (family, kinetics) in TABLE:
         return TABLE[(family, kinetics)]
+    if family in _FAMILY:
+        return _FAMILY[family]
     return CellType("", None, f"no sPyNNaker cell type is known for the model {model.name!r} "
                     f"(neuron {family!r}, kinetics {kinetics!r})", nearest="IF_curr_exp")
 
@@ -173,7 +181,7 @@ def translate(model, parameters: dict, initial: dict) -> Translated:
         table[name] = value
         units[name] = unit
 
-    if family == "lif":
+    if family in ("lif", "adaptive_lif"):
         put(p, "cm", _in(parameters, model, "C_m", "nF"), "nF")
         if "tau_m" in parameters:
             put(p, "tau_m", _in(parameters, model, "tau_m", "ms"), "ms")
@@ -187,6 +195,15 @@ def translate(model, parameters: dict, initial: dict) -> Translated:
         put(p, "i_offset", _in(parameters, model, "I_e", "nA"), "nA")
         put(s, "v", _in(initial, model, "V_m", "mV"), "mV")
         per_pA = _factor("pA", "nA")
+        if family == "adaptive_lif":
+            # the adaptation current g_a a (V_hold - E_K) (nA) with the driving force held at V_hold
+            hold = np.asarray(p["v_rest"], float) + HOLDING_FRACTION * (np.asarray(p["v_thresh"], float)
+                                                                         - np.asarray(p["v_rest"], float))
+            force = hold - _in(parameters, model, "E_K", "mV")
+            per_a = _in(parameters, model, "g_a", "uS") * force * _factor("uS*mV", "nA")
+            put(p, "tau_ca2", _in(parameters, model, "tau_a", "ms"), "ms")
+            put(p, "i_alpha", per_a * np.asarray(parameters["b"], float), "nA")
+            put(s, "i_ca2", per_a * np.asarray(initial["a"], float), "nA")
     elif family == "izhikevich":
         threshold = np.asarray(_in(parameters, model, "V_th", "mV"))
         if np.any(threshold != 30.0):
