@@ -35,9 +35,10 @@ def pytest_configure(config):
 
 
 def backend_skip_reason(name: str) -> str:
-    """"" if backend ``name`` can run here, else the registry's reason."""
+    """"" if backend ``name`` can run here, else the registry's reason (not installed, or installed
+    but its runs give no results here)."""
     try:
-        return registry.get(name).unavailable_reason()
+        return registry.get(name).cannot_run_reason()
     except BackendUnavailable as error:
         return str(error)
 
@@ -45,7 +46,7 @@ def backend_skip_reason(name: str) -> str:
 def pytest_runtest_setup(item):
     for name in registry.names():
         if item.get_closest_marker(marker_name(name)) is not None:
-            reason = backend_skip_reason(name)
+            reason = registry.get(name).unavailable_reason()
             if reason:
                 pytest.skip(reason)
 
@@ -66,3 +67,10 @@ def lif():
     import lifbridge
 
     return lifbridge.load("lif")
+
+
+def skip_unless_supported(backend, model):
+    """Skip where ``backend`` declares ``model`` unsupported (its capability, with the reason)."""
+    capability = backend.capability_of(model)
+    if capability.support == registry.UNSUPPORTED:
+        pytest.skip(f"{backend.name}: {capability.reason}")

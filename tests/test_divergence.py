@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import lifbridge
+from lifbridge.errors import ParameterError
 from lifbridge.overrides import resolve
 from lifbridge.divergence import RUNAWAY_FACTOR, runaway_bounds
 from lifbridge.errors import Diverged
@@ -93,8 +94,19 @@ def test_runaway_bound_is_ten_times_the_largest_voltage_parameter_of_the_membran
 
 
 # ---------------------------------------------------------------------------- the command line
+def _fixed_point(backend) -> bool:
+    """A backend whose numbers are SpiNNaker's s16.15: 1e9 pA cannot be written at all."""
+    return backend.name == "spinnaker.emulated"
+
+
 def test_run_with_a_huge_current_exits_3_with_one_line_and_no_spike_count(backend):
     out = cli("run", "izhikevich", "--current", "1e9pA", "--duration", "0.02", "--backend", backend.name)
+    if _fixed_point(backend):
+        # refused before it runs: one line naming the value and the number format's range
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert "i_offset = 1e+09" in out.stderr and "s16.15 range" in out.stderr
+        assert out.stdout == ""
+        return
     assert_one_line_divergence(out, "run", "izhikevich", f"on {backend.name}", "(V_m = nan")
     assert out.stdout == ""  # no "3 spikes"
 
@@ -141,6 +153,11 @@ def test_zero_time_constant_diverges_on_brian2_and_the_reference(zero_tau):
 
 # ---------------------------------------------------------------------------- runners, healthy runs
 def test_runner_names_the_diverged_neurons_and_refuses_their_rates(backend):
+    if _fixed_point(backend):
+        # s16.15 holds 65535 nA at most: 1e9 pA is refused before the run, naming the value
+        with pytest.raises(ParameterError, match="s16.15 range"):
+            backend.simulate(lifbridge.load("izhikevich"), Stimulus.constant([10.0, 1e9]), duration_ms=20.0)
+        return
     result = backend.simulate(lifbridge.load("izhikevich"), Stimulus.constant([10.0, 1e9]), duration_ms=20.0)
     assert result.diverged_neurons == [1]
     assert result.diverged.first.variable == "V_m" and 0 < result.diverged.first.t_ms <= 1.0
@@ -153,6 +170,10 @@ def test_runner_names_the_diverged_neurons_and_refuses_their_rates(backend):
 def test_overdriven_reset_model_is_not_flagged(backend):
     # lif under 10 uA crosses threshold by volts within one step, but the reset takes it back
     result = backend.simulate(lifbridge.load("lif"), Stimulus.constant([500.0, 1e7]), duration_ms=50.0)
+    if _fixed_point(backend):
+        # on SpiNNaker I R = 10 uA x 40 MOhm = 4e5 mV wraps around in s16.15: that is a divergence
+        assert result.diverged_neurons == [1] and "wrap" in result.diverged.describe()
+        return
     assert result.diverged is None
     assert result.rates_hz()[1] > 400
 

@@ -27,6 +27,9 @@ def judged(batch, reference, late, result):
 
 
 def simulate(backend, model, batch, stimulus=None):
+    from conftest import skip_unless_supported
+
+    skip_unless_supported(backend, model)
     return backend.runner_module().simulate(model, stimulus or batch.stimulus, duration_ms=batch.duration_ms,
                                             dt_ms=batch.dt_ms, record=batch.record,
                                             record_neurons=batch.record_neurons)
@@ -129,7 +132,10 @@ def test_a_multi_receptor_model_passes_on_every_backend(backend):
 
 def test_spikes_in_the_same_step_add_up_on_every_backend(backend):
     """Two spikes of one train in one step (and one more from a second train) deliver three weights."""
+    from conftest import skip_unless_supported
+
     model = lifbridge.load("lif_psc_delta")
+    skip_unless_supported(backend, model)
     stimulus = Stimulus(np.zeros(1), spikes=[SpikeTrain("exc_spikes", [5.0, 5.0, 8.0], 2.0, [0]),
                                              SpikeTrain("exc_spikes", [5.0], 2.0, [0])])
     result = backend.runner_module().simulate(model, stimulus, duration_ms=10.0, dt_ms=0.1, record=("V_m",))

@@ -121,6 +121,8 @@ class Backend:
       and the spike-time drift of each model it supports (:mod:`lifbridge.validation.time_steps`);
       ``report_numbers``: ``"package.module:function"``, ``function(model, dt_ms)`` -> rows
       ``{"name", "label", "value", "unit"}`` the backend adds to that part of the report.
+    * ``runs_here``: optional; returns "" if runs give results here, else why not although the
+      backend is installed (a virtual SpiNNaker board maps networks and runs nothing).
     * ``modules``: the package's modules that belong to this backend (its path from the
       model object to the simulator); only these may name it (``tests/test_backends.py``).
     """
@@ -145,6 +147,7 @@ class Backend:
     known_gaps: tuple = ()
     report_time_steps: tuple = ()
     report_numbers: str | None = None
+    runs_here: Callable | None = None
 
     # ------------------------------------------------------------------ availability
     def missing_packages(self) -> list:
@@ -177,6 +180,13 @@ class Backend:
         if reason:
             raise BackendUnavailable(reason)
         return self
+
+    def cannot_run_reason(self) -> str:
+        """"" if this backend's runs give results here, else one line saying why (see ``runs_here``)."""
+        reason = self.unavailable_reason()
+        if reason or self.runs_here is None:
+            return reason
+        return self.runs_here()
 
     def notes(self) -> str:
         """What does not work although the backend is installed (its probe), or ""."""

@@ -63,6 +63,22 @@ def probe() -> str:
     return ""
 
 
+def runs_here() -> str:
+    """"" if a SpiNNaker machine is configured (a user configuration without virtual_board), else why not."""
+    import configparser
+
+    from ..pynn.spinnaker import user_config_files
+
+    files = user_config_files()
+    if not files:
+        return "pynn.spinnaker: no sPyNNaker configuration here, so only a virtual board: networks map, nothing runs"
+    config = configparser.ConfigParser()
+    config.read(files)
+    if config.has_option("Machine", "virtual_board") and config.getboolean("Machine", "virtual_board"):
+        return f"pynn.spinnaker: {files[0]} selects a virtual board: networks map, nothing runs"
+    return ""
+
+
 BACKEND = Backend(
     name=NAME,
     label="PyNN/SpiNNaker",
@@ -79,6 +95,7 @@ BACKEND = Backend(
                                ".py"),
     }),
     probe=probe,
+    runs_here=runs_here,
     color="tab:olive",
     in_full_runs=False,
     modules=("lifbridge.backends.pynn_spinnaker", "lifbridge.pynn.spinnaker", "lifbridge.runners.pynn_spinnaker"),
