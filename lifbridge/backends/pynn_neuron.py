@@ -63,6 +63,9 @@ TOLERANCES = (
     Tolerance("psc_integral", "*", NAME, rel=5e-4, reason=_CVODE + ": measured 1.3e-5 (lif_cond_alpha); as "
               "psc_shape"),
     Tolerance("psp_shape", "*", NAME, abs=1e-4, reason=_CVODE + ": measured 3.0e-5 mV (hh_traub)"),
+    Tolerance("psp_shape", "hh_traub_psc_*", NAME, abs=3e-3, reason=_CVODE + ": with current synapses the spike-"
+              "generating sodium current amplifies the solver's error in the PSP: measured 1.4e-3 mV "
+              "(hh_traub_psc_alpha, in a fresh process) and 3.0e-4 mV (hh_traub_psc_delta)"),
 )
 
 BACKEND = Backend(

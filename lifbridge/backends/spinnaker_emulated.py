@@ -72,10 +72,19 @@ _NEAREST_ADAPTATION = ("nearest model: sPyNNaker's IFCurrExpCa2Adaptive holds th
                        "V_hold = (E_L + V_th)/2, 43% off at reset for adaptive_lif's defaults, so the adapted rates "
                        "and spike times are the nearest model's (measured with --quick: f-I 7.9 Hz at 0.1 ms, step "
                        "spikes 2.6 ms, 32% of Poisson-driven spikes without a partner)")
+#: A weight of the spike-input protocol that SpiNNaker cannot hold: the run is refused (one line).
+WEIGHT_GAPS = (KnownGap("izhikevich_cond_exp", NAME, "spike_input_run", "the protocol's inhibitory conductance "
+                        "weight (0.0083 nS, sized for the izhikevich's 1 GOhm input) is below SpiNNaker's weight "
+                        "resolution with the ring-buffer shift its inputs need, so it would be 0 on the chip; the "
+                        "run is refused in one line"),)
 NEAREST_GAPS = tuple(KnownGap(pattern, NAME, check, _NEAREST_ADAPTATION)
                      for pattern in ("adaptive_lif", "adaptive_lif_psc_exp")
                      for check in ("fi_steady_rate", "fi_first_isi_rate", "step_spike_times", "poisson_coincidence",
                                    "frozen_noise_coincidence"))
+
+_STEP_MEAN_COND = ("sPyNNaker scales each weight by (tau/dt)(1 - exp(-dt/tau)) and holds the current over the step: "
+                   "at NEST's tau_syn_exc = 0.2 ms and dt = 0.1 ms that factor is 2 (1 - e^-0.5) = 0.787, so the "
+                   "sample at the spike is 21% low (measured 22%; 23% of the charge with the floor decay)")
 
 TOLERANCES = (
     Tolerance("step_voltage", "adaptive_lif", NAME, abs=7e-3, reason="as lif's: without spikes the adaptation is "
@@ -86,6 +95,10 @@ TOLERANCES = (
               f"R I 0.0021/e = 6.2e-3 mV in the response to the 8 mV subthreshold step; {_FLOOR_V} (measured "
               "3.0e-3 mV; 1e-13 mV with arithmetic=float)"),
     Tolerance("step_voltage", "izhikevich*", NAME, abs=0.2, reason=f"{_IZH} (measured 0.098 mV)"),
+    *(Tolerance(check, pattern, NAME, rel=0.25, reason=_STEP_MEAN_COND)
+      for check in ("psc_shape", "psc_peak", "psc_integral") for pattern in ("*_cond_exp", "lif_cond")),
+    Tolerance("step_voltage", "lif_cond", NAME, abs=7e-3, reason="as lif's: no conductance input in this protocol, "
+              "the same fixed-point membrane (measured 5.4e-3 mV; tau_m = C_m/g_L truncated as dt/tau_m)"),
     Tolerance("psc_shape", "*", NAME, rel=0.03, reason=f"{_MEAN}; fixed point adds the truncated dt/tau (0.07%) "
               f"and the floor decay below (measured 2.53%)"),
     Tolerance("psc_peak", "*", NAME, rel=0.03, reason=f"as psc_shape: {_MEAN} (measured 2.53%)"),
@@ -115,7 +128,7 @@ BACKEND = Backend(
     in_full_runs=True,
     color="tab:brown",
     tolerances=TOLERANCES,
-    known_gaps=_unavailable_gaps() + NEAREST_GAPS,
+    known_gaps=_unavailable_gaps() + NEAREST_GAPS + WEIGHT_GAPS,
     # SpiNNaker's usual time steps: each model is also measured at both (lifbridge.validation.time_steps)
     report_time_steps=(1.0, 0.1),
     report_numbers="lifbridge.spinnaker.report:weight_numbers",

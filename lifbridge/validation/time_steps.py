@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backends as registry
-from ..records import Figure, Panel, Section, Series, Table, number
+from ..errors import ParameterError
+from ..records import Figure, Panel, Section, Series, Table, gap_check, number
 from ..stimulus import Stimulus, steady_rate
 from .checks import _record
 from .protocols import current_range, sweep_currents
@@ -48,8 +49,14 @@ def time_step_part(model, backend: str, *, quick=False, options=None) -> tuple:
     drive = lo + DRIFT_FRACTION * (hi - lo)
     rows, checks, rates, judges, drifts, numbers = [], [], {}, {}, {}, []
     for dt in steps:
-        sweep = runner.simulate(model, Stimulus(np.asarray(currents, dtype=float)), duration_ms=duration, dt_ms=dt,
-                                **options)
+        try:
+            sweep = runner.simulate(model, Stimulus(np.asarray(currents, dtype=float)), duration_ms=duration,
+                                    dt_ms=dt, **options)
+        except ParameterError as error:
+            # the model's values cannot run at this step on this backend: said, with the reason
+            checks.append(gap_check(model.name, backend, f"at dt = {dt:g} ms: {error}"))
+            rows.append([dt, None, None, None, 0, None, None, None])
+            continue
         if sweep.diverged is not None:
             raise ValueError(f"{backend} at dt = {dt:g} ms: {sweep.diverged.describe()}")
         rate = np.array([steady_rate(s, duration) for s in sweep.spike_times_ms])
@@ -88,15 +95,16 @@ def time_step_part(model, backend: str, *, quick=False, options=None) -> tuple:
                   rows=[[number(x) if isinstance(x, float) else x for x in row] for row in rows])
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     fi = Panel(title=f"f-I, {judge_name} and {backend}", x_label="current (pA)", y_label="rate (Hz)",
-               series=[Series("line", list(currents), [number(x) for x in judges[steps[-1]]],
+               series=[Series("line", list(currents), [number(x) for x in next(reversed(judges.values()), [])],
                               label=judge_name, style={"color": "k", "lw": 1.0})]
                + [Series("points", list(currents), [number(x) for x in rates[dt]], label=f"dt = {dt:g} ms",
-                         style={"color": colors[i % 4], "marker": "o", "ms": 3}) for i, dt in enumerate(steps)])
+                         style={"color": colors[i % 4], "marker": "o", "ms": 3}) for i, dt in enumerate(steps)
+                  if dt in rates])
     drift_panel = Panel(title=f"spike-time drift at {drive:g} pA", x_label="spike number",
                         y_label="backend - reference (ms)",
                         series=[Series("line", list(range(1, len(drifts[dt]) + 1)), [number(x) for x in drifts[dt]],
                                        label=f"dt = {dt:g} ms", style={"color": colors[i % 4]})
-                                for i, dt in enumerate(steps)])
+                                for i, dt in enumerate(steps) if dt in drifts])
     section = Section(
         name=f"time_steps_{backend}", title=f"{declared.label} at its time steps", model=model.name,
         text=[f"{backend} at dt = {', '.join(f'{dt:g}' for dt in steps)} ms: the f-I sweep ({len(currents)} currents, "
