@@ -181,6 +181,10 @@ class Backend:
             raise BackendUnavailable(reason)
         return self
 
+    def numbers_at(self, model, dt_ms: float) -> list:
+        """The rows the backend adds to its time-step part of the report (``report_numbers``), or []."""
+        return _load(self.report_numbers)(model, dt_ms) if self.report_numbers else []
+
     def cannot_run_reason(self) -> str:
         """"" if this backend's runs give results here, else one line saying why (see ``runs_here``)."""
         reason = self.unavailable_reason()

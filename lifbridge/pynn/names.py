@@ -229,6 +229,12 @@ class PyNNNames:
                 raise ParameterError(f"{where}{error}") from None
         return value
 
+    def read(self, parameters: dict, where: str = "") -> tuple:
+        """(values in PyNN units, Resolved) of a cell type's keyword arguments: each value read by
+        :meth:`number`, then all of them checked by :meth:`check`."""
+        given = {k: self.number(k, v, where) for k, v in parameters.items()}
+        return given, self.check(given, where=where)
+
     def check(self, values: dict, n=None, where: str = ""):
         """Check ``values`` (PyNN name -> number or array in PyNN units) with
         :func:`lifbridge.overrides.resolve`; returns the :class:`lifbridge.overrides.Resolved`.

@@ -213,8 +213,7 @@ def generated_type(model: Model, sim):
 
     def __init__(self, **parameters):
         where = f"{type(self).__name__}: "
-        given = {k: names.number(k, v, where) for k, v in parameters.items()}
-        resolved = names.check(given, where=where)
+        given, resolved = names.read(parameters, where)
         StandardCellType.__init__(self, **given)
         # initial values that follow parameters (V_m = E_L) follow the given ones
         self.default_initial_values = names.initial_values(resolved)

@@ -161,6 +161,17 @@ def time_step_ms() -> float:
                              "each value at that time step") from None
 
 
+def checked_values(model: Model, parameters: dict, dt_ms: float, where: str):
+    """sPyNNaker's values (:func:`lifbridge.spinnaker.mapping.translate`) for a cell of ``model``
+    made with ``parameters`` (PyNN names and units), after the model's own checks and the chip's
+    initialisation at ``dt_ms`` (strict: a value that rounds to 0 is an error)."""
+    mapping = _emulation("lifbridge.spinnaker.mapping")
+    _, resolved = pynn_names(model).read(parameters, where)
+    translated = mapping.translate(model, resolved.parameter_values(), resolved.initial_values())
+    _emulation("lifbridge.spinnaker.emulate").initialise(model, translated, dt_ms, strict=True, where=where)
+    return translated
+
+
 def _spinnaker_class(sim, name: str):
     target = sim
     for part in name.split("."):
@@ -197,7 +208,6 @@ def generated_type(model: Model, sim):
     if key in _TYPES:
         return _TYPES[key]
     mapping = _emulation("lifbridge.spinnaker.mapping")
-    emulate = _emulation("lifbridge.spinnaker.emulate")
     row = mapping.cell_type(model)
     reason = not_shipped(model)
     if reason:
@@ -206,12 +216,7 @@ def generated_type(model: Model, sim):
     spinnaker_class = _spinnaker_class(sim, row.cell_type)
 
     def translated_values(parameters: dict, where: str):
-        """(sPyNNaker parameters, initial values, Translated) for PyNN-named ``parameters``."""
-        given = {k: names.number(k, v, where) for k, v in parameters.items()}
-        resolved = names.check(given, where=where)
-        translated = mapping.translate(model, resolved.parameter_values(), resolved.initial_values())
-        emulate.initialise(model, translated, time_step_ms(), strict=True, where=where)
-        return translated
+        return checked_values(model, parameters, time_step_ms(), where)
 
     def __new__(cls, **parameters):
         where = f"{cls.__name__} on pyNN.spiNNaker: "
@@ -270,15 +275,10 @@ def generate_script(model: Model, dt_ms: float = 1.0) -> str:
     (the same checks as ``cell_type(...)(...)``)."""
     from .script import generate_script as pynn_script
 
-    mapping = _emulation("lifbridge.spinnaker.mapping")
-    emulate = _emulation("lifbridge.spinnaker.emulate")
     reason = not_shipped(model)
     if reason:
         raise BackendUnavailable(f"generate {model.name} --target spinnaker: {reason}")
-    names = pynn_names(model)
-    resolved = names.check({}, where="")
-    translated = mapping.translate(model, resolved.parameter_values(), resolved.initial_values())
-    emulate.initialise(model, translated, float(dt_ms), strict=True, where=f"generate {model.name} --target spinnaker: ")
+    checked_values(model, {}, float(dt_ms), f"generate {model.name} --target spinnaker: ")
     return pynn_script(model, dt_ms=dt_ms, default_backend="spiNNaker")
 
 

@@ -40,7 +40,7 @@ from ..errors import ParameterError
 from ..overrides import resolve
 from ..spinnaker import emulate as em
 from ..spinnaker import fixed as fx
-from ..spinnaker.mapping import translate, weight_factor
+from ..spinnaker.mapping import receptor, translate, weight_factor
 from ..stimulus import SimResult
 from ..units import parse_unit
 
@@ -130,10 +130,6 @@ def _unit_of(model, name):
     return model.unit_of(name).name
 
 
-def _sign(model, port) -> str:
-    return "I" if model.spike_inputs[port].sign == "inhibitory" else "E"
-
-
 def _synaptic_current(A, read, receptors, params, V, zero):
     """exc - inh (nA): currents as read; conductances as g_e (E_e - V) and -g_i (E_i - V)
     (input_type_conductance.h: the negation before the multiply), V from before the update."""
@@ -159,7 +155,7 @@ def _spike_inputs(model, stimulus, A, spinn, receptors, steps, dt_ms):
         if train.port not in model.synapses:
             raise ValueError(f"model {model.name!r} has no spike input {train.port!r}; spike inputs: "
                              f"{', '.join(model.synapses)}")
-        sign = _sign(model, train.port)
+        sign = receptor(model, train.port)
         delta = model.synapses[train.port].type == "jump"
         factor = np.broadcast_to(np.asarray(weight_factor(model, train.port, dt_ms, spinn), float), (n,))
         ticks = np.round(np.asarray(train.times_ms) / dt_ms).astype(np.int64) - (1 if delta else 0)
@@ -215,7 +211,7 @@ def _recorders(model, neuron, receptors, A, spinn) -> dict:
     for name in neuron.state():
         getters[name] = (lambda name: lambda read: neuron.state()[name])(name)
     for port, syn in model.synapses.items():
-        sign = _sign(model, port)
+        sign = receptor(model, port)
         if sign not in read_signs(receptors):
             continue
         if "I_syn" in syn.names:

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from . import fixed as fx
+from .mapping import receptor
 
 
 # ---------------------------------------------------------------------------- arithmetics
@@ -353,15 +354,15 @@ def synapses(model, A, spinn, ts, dt_ms) -> dict:
     """"E"/"I" -> (synapse emulation, kind) for the model's spike ports."""
     out = {}
     for port, syn in model.synapses.items():
-        sign = ('I' if model.spike_inputs[port].sign == 'inhibitory' else 'E')
+        sign = receptor(model, port)
         state = "isyn_exc" if sign == "E" else "isyn_inh"
         if syn.kinetics == "psc_exp":
             out[sign] = (ExpSynapse(A, spinn.parameters[f"tau_syn_{sign}"], spinn.initial.get(state, 0.0), ts, dt_ms,
-                                       f"tau_syn_{sign}"), "current")
+                                    f"tau_syn_{sign}"), "current")
         elif syn.kinetics == "cond_exp":
             initial = np.asarray(spinn.initial.get(state, 0.0), float) * CONDUCTANCE_SCALE
             out[sign] = (ExpSynapse(A, spinn.parameters[f"tau_syn_{sign}"], initial, ts, dt_ms,
-                                       f"tau_syn_{sign}"), "conductance")
+                                    f"tau_syn_{sign}"), "conductance")
         elif syn.kinetics == "psc_delta":
             out[sign] = (DeltaSynapse(A, ts), "current")
         else:

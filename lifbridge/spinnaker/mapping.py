@@ -118,6 +118,11 @@ def family_and_kinetics(model) -> tuple:
     return family, kinetics
 
 
+def receptor(model, port: str) -> str:
+    """sPyNNaker's receptor of a spike port, "E" or "I" (its parameters are ``tau_syn_E``, ``isyn_inh``, ...)."""
+    return "I" if model.spike_inputs[port].sign == "inhibitory" else "E"
+
+
 def cell_type(model) -> CellType:
     """The table's row for ``model`` (not available, with the reason, for an unknown model)."""
     family, kinetics = family_and_kinetics(model)
@@ -220,7 +225,7 @@ def translate(model, parameters: dict, initial: dict) -> Translated:
     else:  # pragma: no cover - the table admits no other family
         raise ParameterError(f"model {model.name!r}: {not_available(model)}")
     for port, syn in model.synapses.items():
-        suffix = "E" if model.spike_inputs[port].sign != "inhibitory" else "I"
+        suffix = receptor(model, port)
         if "tau_syn" in syn.names:
             put(p, f"tau_syn_{suffix}", _in(parameters, model, syn.names["tau_syn"], "ms"), "ms")
         if "E" in syn.names:
@@ -259,7 +264,6 @@ def weight_factor(model, port: str, dt_ms: float, translated: Translated) -> flo
         return jump * dt_ms / (resistance * -np.expm1(-dt_ms / tau)) * _factor("mV/MOhm*ms", "nA*ms")
     current = unit.factor_to(parse_unit("pA")) * translated.current_factor
     if syn.kinetics == "psc_alpha":
-        tau = np.asarray(translated.parameters["tau_syn_E" if model.spike_inputs[port].sign != "inhibitory"
-                                                else "tau_syn_I"], float)
+        tau = np.asarray(translated.parameters[f"tau_syn_{receptor(model, port)}"], float)
         return current * math.e * tau
     return current

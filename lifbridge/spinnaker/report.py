@@ -12,7 +12,7 @@ import numpy as np
 
 from ..stimulus import SimResult  # noqa: F401 - the runner's result type
 from . import emulate as em
-from .mapping import translate, weight_factor
+from .mapping import receptor, translate, weight_factor
 
 
 def weight_numbers(model, dt_ms: float) -> list:
@@ -35,7 +35,7 @@ def weight_numbers(model, dt_ms: float) -> list:
         if train.port in seen:
             continue
         seen.add(train.port)
-        sign = "I" if model.spike_inputs[train.port].sign == "inhibitory" else "E"
+        sign = receptor(model, train.port)
         conductance = model.synapses[train.port].type == "conductance"
         scale = em.CONDUCTANCE_SCALE if conductance else 1.0
         exact = abs(float(train.weight)) * float(np.ravel(weight_factor(model, train.port, dt_ms, spinn))[0])

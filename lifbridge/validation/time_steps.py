@@ -81,8 +81,7 @@ def time_step_part(model, backend: str, *, quick=False, options=None) -> tuple:
         k = min(len(ours.spike_times_ms[0]), len(exact.spike_times_ms[0]))
         drift = np.asarray(ours.spike_times_ms[0][:k]) - np.asarray(exact.spike_times_ms[0][:k])
         drifts[dt] = drift
-        extra = getattr(declared, "report_numbers", None)
-        for row in (_load(extra)(model, dt) if extra else []):
+        for row in declared.numbers_at(model, dt):
             numbers.append(dict(row, name=f"{row['name']}_dt_{dt:g}ms", label=f"{row['label']} (dt = {dt:g} ms)"))
         rows.append([dt, float(currents[worst]), float(error[worst]), float(allowed[worst]), k,
                      float(drift[-1]) if k else None, float(np.mean(np.diff(drift))) if k > 1 else None,
@@ -121,10 +120,3 @@ def time_step_part(model, backend: str, *, quick=False, options=None) -> tuple:
 
 def section_title(model, backend) -> str:
     return f"{model.name} on {backend}: f-I and spike-time drift at each time step"
-
-
-def _load(path: str):
-    import importlib
-
-    module, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module), attribute)
