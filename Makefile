@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= nest,pynn,spinnaker,test
+EXTRAS ?= nest,pynn,spinnaker,nir,test
 
 .PHONY: setup validate test benchmark clean
 
