@@ -247,6 +247,9 @@ def build_parser():
                    help="report.json files; a later file's results replace an earlier one's for the same "
                    "model and backend")
     p.add_argument("--out", default="lifbridge-report", help="output directory (default lifbridge-report/)")
+    p.add_argument("--beside", nargs="+", default=[], metavar="BACKEND",
+                   help="run the input of every example script's records (generate --target pynn|spinnaker) on "
+                   "these backends too and compare (e.g. --beside spinnaker.emulated nest)")
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("backends", help="every backend: available or not and why, generator targets, options")
@@ -761,6 +764,7 @@ def cmd_report(args):
     from .validation.report import is_gap, report_from_files, write_report
 
     report = report_from_files(args.records, note=lambda text: print(f"lifbridge report: {text}", file=sys.stderr))
+    add_example_runs(report, args.beside)
     try:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -773,6 +777,33 @@ def cmd_report(args):
     gaps = len(report.checks) - total
     print(f"{total - failed}/{total} checks passed{f', {gaps} known gap(s)' if gaps else ''}; report: {page}")
     return 1 if failed else 0
+
+
+def add_example_runs(report, beside):
+    """Run every example script's input on the ``beside`` backends (those it has no run of yet) and
+    put the example sections (:mod:`lifbridge.validation.examples`) into ``report``."""
+    from .validation.examples import check_beside, example_runs, example_sections, run_beside
+
+    for name in beside:
+        registry.require(name)
+    recorded = example_runs(report)
+    if beside and not recorded:
+        raise UsageError(f"--beside {' '.join(beside)}: the records hold no example run; give the records an "
+                         f"example script saved (generate --target pynn or spinnaker, then run the script)")
+    wanted = [(run, name) for run in recorded for name in beside
+              if not any(r.model == run.model and r.backend == name for r in report.runs)]
+    for run, name in wanted:
+        check_beside(run, name)
+    for run in list(recorded):
+        for name in beside:
+            if any(r.model == run.model and r.backend == name for r in report.runs):
+                continue
+            print(f"lifbridge report: running {run.model}'s example input on {name}", file=sys.stderr, flush=True)
+            report.runs.append(run_beside(run, name))
+            if name not in report.config.setdefault("backends", []):
+                report.config["backends"].append(name)
+    names = {s.name for s in example_sections(report)}
+    report.extras = [s for s in report.extras if s.name not in names] + example_sections(report)
 
 
 def cmd_hh_equivalent(args):

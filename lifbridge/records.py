@@ -568,6 +568,11 @@ def round_trip(report: Report) -> Report:
 
 
 # ---------------------------------------------------------------------------- merging
+def _examples_only(config) -> bool:
+    """True for the records of a generated example script (``lifbridge.pynn.example``)."""
+    return config.get("protocols") == "example"
+
+
 def merge(reports, sources=None, note=None) -> Report:
     """One report of several (e.g. Brian2 records from one machine, NEST records from another).
 
@@ -595,7 +600,11 @@ def merge(reports, sources=None, note=None) -> Report:
     gaps = {(g.model, g.backend, g.protocol): g for g in first.known_gaps}
     capabilities = {(c.get("model"), c.get("backend")): c for c in first.capabilities}
     for report, source in zip(reports[1:], sources[1:]):
-        if bool(report.config.get("quick")) != bool(config.get("quick")):
+        if _examples_only(config):        # an example script's records take any protocols' company
+            config.update({k: v for k, v in report.config.items() if k not in ("models", "backends")})
+        if _examples_only(report.config):
+            pass
+        elif bool(report.config.get("quick")) != bool(config.get("quick")):
             raise RecordError(f"{source}: config.quick is {str(bool(report.config.get('quick'))).lower()} but "
                               f"{sources[0]}'s is {str(bool(config.get('quick'))).lower()}: records of different "
                               f"protocols cannot share a report; make both with the same options")

@@ -262,11 +262,30 @@ def generated_type(model: Model, sim):
     return cls
 
 
+def grid_spike_sources():
+    """Make NEST's spike generators grid-based again (for those made from now on).
+
+    pyNN.nest's ``setup()`` makes them precise (``precise_times``), and PyNN sends each
+    ``SpikeSourceArray`` time ``min_delay`` early, computed in floating point: 64.4 - 0.1 =
+    64.30000000000001 ms, a precise time just after the grid point, which a grid-based neuron
+    receives one step late (measured: a spike sent at 64.4 ms over a 1 ms delay acts from
+    65.5 ms instead of 65.4 ms, while one sent at 64.6 ms acts on time). lifbridge's neurons are
+    grid-based (the same NEST model for PyNN's ``spike_precision`` "off_grid" and "on_grid"),
+    so a precise source gives them nothing but this error. With grid-based generators NEST puts
+    each time on its step, and refuses a time that is not on the grid instead of moving it.
+    This applies to every ``SpikeSourceArray`` made after a lifbridge cell type.
+    """
+    nest = import_nest()
+    if nest.GetDefaults("spike_generator", "precise_times"):
+        nest.SetDefaults("spike_generator", {"precise_times": False})
+
+
 def cell_type(model: Model, sim, *, standard=None):
     """The pyNN.nest cell type of ``model`` (``standard=True``: PyNN's standard type, where verified)."""
     if standard:
         check_standard(model, "pyNN.nest", STANDARD_TYPES, STANDARD_VERDICTS, current_setup(sim))
         return standard_class(model, sim)
+    grid_spike_sources()
     return generated_type(model, sim)
 
 

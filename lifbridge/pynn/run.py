@@ -68,6 +68,14 @@ class Timing:
     #: values, just after the events of each grid time)
     sampling_stretch: float = 0.0
 
+    def on_lifbridge_clock(self, times_ms, dt_ms: float) -> np.ndarray:
+        """Spike times (ms) as this backend's PyNN module reports them, moved to lifbridge's
+        clock: ``reported_spike_steps`` later, and off-grid times to the next grid point."""
+        times = np.round(np.asarray(times_ms, dtype=float) + self.reported_spike_steps * dt_ms, 10)
+        if self.spikes_off_grid:
+            times = np.round(np.ceil(np.round(times / dt_ms, 6)) * dt_ms, 10)
+        return times
+
 
 def _pynn_values(names, values: dict) -> dict:
     """Spec name -> value (spec units) as PyNN name -> value (PyNN units)."""
@@ -130,13 +138,10 @@ def simulate(sim, backend: str, cell_type, model: Model, stimulus: Stimulus, *, 
         failure = Event(-1, float(sim.get_current_time()), "", None, "", None, note=f"{backend}: {text[:200]}")
     block = cells.get_data()
     segment = block.segments[-1]
-    shift = timing.reported_spike_steps * dt_ms
     spikes = [np.zeros(0) for _ in range(stimulus.n)]
     for position, train in enumerate(segment.spiketrains):
         index = int(train.annotations.get("source_index", position))
-        times = np.round(np.asarray(train.magnitude, dtype=float) + shift, 10)
-        if timing.spikes_off_grid:
-            times = np.round(np.ceil(np.round(times / dt_ms, 6)) * dt_ms, 10)
+        times = timing.on_lifbridge_clock(train.magnitude, dt_ms)
         spikes[index] = np.sort(times[times <= duration_ms + 1e-9])
     traces = {}
     for var, pynn in zip(record, pynn_record):
