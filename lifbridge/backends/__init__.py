@@ -14,7 +14,7 @@ others keep working.
 
 >>> from lifbridge import backends
 >>> backends.names()
-('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron', 'spinnaker.emulated', 'pynn.spinnaker')
+('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron', 'spinnaker.emulated', 'pynn.spinnaker', 'nir')
 >>> backends.get("brian2").generators["brian2"].description   # doctest: +ELLIPSIS
 '...'
 """
@@ -41,6 +41,7 @@ REGISTRY = MappingProxyType({
     "pynn.neuron": "lifbridge.backends.pynn_neuron",
     "spinnaker.emulated": "lifbridge.backends.spinnaker_emulated",
     "pynn.spinnaker": "lifbridge.backends.pynn_spinnaker",
+    "nir": "lifbridge.backends.nir",
 })
 
 _loaded: dict = {}
