@@ -455,9 +455,12 @@ def cmd_generate(args):
         print(f"note: --dt: the {args.target} code has no time step of its own (it is the simulator's); "
               f"ignored", file=sys.stderr)
     text = generator(model, dt_ms=args.dt)
+    binary = isinstance(text, bytes)   # a binary file format (its generator returns bytes)
+    if binary and not args.output:
+        raise UsageError(f"--target {args.target} writes a binary file; give -o FILE")
     if args.output:
         try:
-            with open(args.output, "w") as handle:
+            with open(args.output, "wb" if binary else "w") as handle:
                 handle.write(text)
         except OSError as error:
             raise UsageError(f"-o {args.output}: cannot write ({error.strerror or error}); "
@@ -465,6 +468,8 @@ def cmd_generate(args):
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    for note in getattr(text, "notes", ()):   # what the generated model lacks, one line each
+        print(f"note: {note}", file=sys.stderr)
 
 
 def prepare_model(args):
