@@ -325,7 +325,12 @@ def test_overrides_in_every_form_are_read_alike_on_every_backend(backend):
     integrator (each within one step, found on the grid)."""
     import brian2
 
+    from lifbridge.validation.tolerances import known_gap
+
     lif = lifbridge.load("lif")
+    gap = known_gap(lif.name, backend.name, "step_spike_times")
+    if gap is not None:  # a backend that declares lif's spike times a known gap runs another model
+        pytest.skip(f"{backend.name}: {gap.reason}")
     overrides = {"tau_syn_ex": "5 ms", "C_m": [200.0, "0.3 nF"], "V_m": -60 * brian2.mV, "tau_m": "0.01 s"}
     ours = _simulate(backend.name, lif, overrides)
     judge = _simulate("reference", lif, overrides)

@@ -100,6 +100,9 @@ def _fixed_point(backend) -> bool:
 
 
 def test_run_with_a_huge_current_exits_3_with_one_line_and_no_spike_count(backend):
+    from conftest import skip_unless_supported
+
+    skip_unless_supported(backend, lifbridge.load("izhikevich"))
     out = cli("run", "izhikevich", "--current", "1e9pA", "--duration", "0.02", "--backend", backend.name)
     if _fixed_point(backend):
         # refused before it runs: one line naming the value and the number format's range
@@ -153,6 +156,9 @@ def test_zero_time_constant_diverges_on_brian2_and_the_reference(zero_tau):
 
 # ---------------------------------------------------------------------------- runners, healthy runs
 def test_runner_names_the_diverged_neurons_and_refuses_their_rates(backend):
+    from conftest import skip_unless_supported
+
+    skip_unless_supported(backend, lifbridge.load("izhikevich"))
     if _fixed_point(backend):
         # s16.15 holds 65535 nA at most: 1e9 pA is refused before the run, naming the value
         with pytest.raises(ParameterError, match="s16.15 range"):
