@@ -122,8 +122,8 @@ _KINETICS = {
 
 
 def family_and_kinetics(model) -> tuple:
-    """(neuron family, synapse kinetics) of a model: ``lif_psc_exp`` -> ("lif", "psc_exp");
-    ``lif_cond_exp`` -> ("lif_cond", "cond_exp")."""
+    """(neuron family, synapse kinetics) of a model by its name: ``lif_psc_exp`` -> ("lif", "psc_exp");
+    ``lif_cond_exp`` -> ("lif_cond", "cond_exp"); a model of its own: (its name, its synapses' kinetics)."""
     from .compose import split_name
 
     split = split_name(model.name)
@@ -133,19 +133,72 @@ def family_and_kinetics(model) -> tuple:
     return neuron, kinetics
 
 
+_SAME_FORM = ("its equations are not those of lif or pif (C_m dV_m/dt = -(C_m/tau_m)(V_m - E_L) + I, or C_m dV_m/dt "
+              "= I, with I = I_syn + I_e + I_stim; V_m >= V_th: V_m = V_reset; refractory for t_ref)")
+
+
+def membrane(model) -> tuple:
+    """("lif" or "pif", "psc_exp", "psc_delta" or "") if ``model`` is, equation for equation, the LIF or the
+    PIF with bundled exponential-current or delta synapses (or none), else ("", why not).
+
+    The membrane equation is compared with the two forms numerically, at random values of its names."""
+    from .expr import evaluate, symbols, to_text
+
+    kinds = {s.kinetics for s in model.synapses.values()}
+    if not kinds <= {"psc_exp", "psc_delta"} or len(kinds) > 1 or not all(s.bundled for s in model.synapses.values()):
+        return "", f"its synapses ({', '.join(sorted(kinds))}) are not all bundled psc_exp or all psc_delta"
+    kinetics = kinds.pop() if kinds else ""
+    currents = {s.names["I_syn"]: (-1.0 if model.spike_inputs[p].sign == "inhibitory" else 1.0)
+                for p, s in model.synapses.items() if kinetics == "psc_exp"}
+    if set(model.state) != {"V_m", *currents} or "V_m" not in model.equations:
+        return "", _SAME_FORM
+    for name in currents:
+        port = next(p for p, s in model.synapses.items() if s.names.get("I_syn") == name)
+        tau = model.synapses[port].names["tau_syn"]
+        if to_text(model.equations[name]) != f"-{name} / {tau}":
+            return "", _SAME_FORM
+    spike, refractory = model.spike, model.refractory
+    if spike is None or to_text(spike.condition) != "V_m >= V_th" or len(spike.reset) != 1 \
+            or (spike.reset[0].target, spike.reset[0].op, to_text(spike.reset[0].value)) != ("V_m", "=", "V_reset"):
+        return "", _SAME_FORM
+    if refractory is not None and (to_text(refractory.period) != "t_ref" or tuple(refractory.clamp) != ("V_m",)):
+        return "", _SAME_FORM
+    stim = model.input_current
+    names = symbols(model.equations["V_m"])
+    allowed = {"V_m", "C_m", "tau_m", "E_L", "I_e", *currents} | ({stim} if stim else set())
+    if not names <= allowed or not {"C_m", "V_th", "V_reset"} <= set(model.parameters):
+        return "", _SAME_FORM
+    rng = np.random.default_rng(7)
+    values = {name: rng.uniform(0.5, 2.0, 3) for name in allowed}
+    drive = sum(sign * values[name] for name, sign in currents.items()) + values["I_e"] + (values[stim] if stim else 0)
+    got = evaluate(model.equations["V_m"], values)
+    forms = {"lif": -(values["V_m"] - values["E_L"]) / values["tau_m"] + drive / values["C_m"],
+             "pif": drive / values["C_m"]}
+    for family, expected in forms.items():
+        if family == "lif" and not {"tau_m", "E_L"} <= set(model.parameters):
+            continue
+        if np.allclose(got, expected, rtol=1e-12, atol=0.0):
+            return family, kinetics
+    return "", _SAME_FORM
+
+
 def refusal(model) -> str:
     """"" if NIR 1.0 can express ``model`` (refractory period aside), else why not, in one line."""
     family, kinetics = family_and_kinetics(model)
     if family in _REFUSED_FAMILY:
         return f"{model.name}: not expressible in NIR 1.0: {_REFUSED_FAMILY[family]}"
-    if kinetics.startswith("cond_"):
+    kinds = {s.kinetics for s in model.synapses.values()} | ({kinetics} if kinetics else set())
+    if any(s.type == "conductance" for s in model.synapses.values()) or any(k.startswith("cond_") for k in kinds):
         return f"{model.name}: not expressible in NIR 1.0: {_REFUSED_FAMILY['lif_cond']}"
-    if family in ("lif", "pif") and kinetics == "psc_alpha":
+    if "psc_alpha" in kinds:
         return (f"{model.name}: not expressible as one NIR 1.0 neuron node: the alpha-shaped current needs a second "
-                f"synaptic state (CubaLIF's current is a single exponential); nearest: {family}_psc_exp")
-    if (family, kinetics) not in _KINETICS:
-        return (f"{model.name}: no NIR mapping is known for neuron {family!r} with kinetics {kinetics or 'none'!r}; "
-                "NIR exports lif_psc_exp, lif_psc_delta, pif_psc_exp and pif_psc_delta")
+                f"synaptic state (CubaLIF's current is a single exponential); nearest: the same neuron with psc_exp")
+    if model.light_input is not None:
+        return f"{model.name}: not expressible in NIR 1.0: {_REFUSED_FAMILY['optogenetic_lif']}"
+    found, why = membrane(model)
+    if not found:
+        return (f"{model.name}: no NIR mapping: {why}; NIR exports the LIF and PIF with exponential-current or "
+                "delta synapses (lif_psc_exp, lif_psc_delta, pif_psc_exp, pif_psc_delta)")
     return ""
 
 
@@ -154,7 +207,8 @@ def mapping(model) -> Mapping:
     reason = refusal(model)
     if reason:
         raise NIRExportError(reason)
-    return _KINETICS[family_and_kinetics(model)]
+    family, kinetics = membrane(model)
+    return _KINETICS[(family, kinetics or "psc_delta")]
 
 
 def _in(values: dict, model, name: str, unit: str) -> np.ndarray:
