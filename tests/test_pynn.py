@@ -352,7 +352,7 @@ def test_generated_example_script_runs_and_saves_its_figure(name, simulator, tmp
     made = subprocess.run([sys.executable, "-m", "lifbridge", "generate", name, "--target", "pynn", "-o", str(script)],
                           capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr
-    assert f"lifbridge.load({name!r})" in script.read_text()
+    assert f"MODEL_REFERENCE = {name!r}" in script.read_text()
     assert ("LightSource(times=" in script.read_text()) == (name == "optogenetic_lif")
     ran = subprocess.run([sys.executable, str(script), simulator], capture_output=True, text=True, timeout=900,
                          cwd=tmp_path)
@@ -369,7 +369,7 @@ def test_generated_example_names_a_model_file_by_its_path_as_a_literal(tmp_path)
     source = tmp_path / "my'lif.toml"
     source.write_text((lifbridge.models_dir() / "lif.toml").read_text())
     text = generate_script(lifbridge.load(str(source)))
-    assert f"lifbridge.load({str(source.resolve())!r})" in text
+    assert f"MODEL_REFERENCE = {str(source.resolve())!r}" in text
     compile(text, "example.py", "exec")
 
 

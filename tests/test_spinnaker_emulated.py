@@ -256,3 +256,62 @@ def test_the_ca2_adaptation_current_decays_every_step_and_grows_by_i_alpha_at_ea
         spikes += int(spiked[0])
         assert neuron.i_ca2[0] == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert spikes >= 5
+
+
+# ---------------------------------------------------------------------------- alpha synapses
+def _alpha_current(times, weight=100.0, dt=0.1, duration=30.0, arithmetic="float", **params):
+    model = lifbridge.load("lif_psc_alpha")
+    stimulus = Stimulus(np.zeros(1), spikes=[SpikeTrain("exc_spikes", times, weight, [0])])
+    result = run(model, stimulus, duration_ms=duration, dt_ms=dt, options={"arithmetic": arithmetic},
+                 record=("I_syn_exc",), **params)
+    t, values, _ = result.traces["I_syn_exc"]
+    return np.asarray(t), np.asarray(values[0])
+
+
+def test_one_alpha_input_is_the_alpha_function_sampled_on_the_grid():
+    """synapse_types_alpha_impl.h, one input of weight w (sPyNNaker's charge e tau w_peak) at tick n:
+    tick n gives lin x exp = 0 (exp = 1, lin = (0 + w c)(1 - 1/1)); each later tick adds w c to
+    lin and decays exp, so tick n + k gives k w c d^k with c = dt/tau^2, d = e^(-dt/tau), i.e.
+    w_peak e (k dt/tau) e^(-k dt/tau): NEST's alpha, peak w_peak at tau. Double precision: exact;
+    s16.15: the weight on the ring buffer's 16 bits and the floors (bounded by 2% here)."""
+    tau, spike = 2.0, 5.0
+    t, got = _alpha_current([spike])
+    s = t - spike
+    closed = np.where(s >= 0, 100.0 * np.e * s / tau * np.exp(-s / tau), 0.0)
+    assert np.max(np.abs(got - closed)) < 1e-9 * 100.0
+    assert t[np.argmax(got)] == pytest.approx(spike + tau)
+    _, fixed = _alpha_current([spike], arithmetic="fixed")
+    assert np.max(np.abs(fixed - closed)) < 0.02 * 100.0
+
+
+@pytest.mark.parametrize("gap_steps", [3, 10, 40])
+def test_a_later_alpha_input_moves_the_earlier_ones_one_step_ahead(gap_steps):
+    """Two inputs of equal weight, m steps apart. From the C: at the second input exp_buff is
+    decayed once more than the first input's age (alpha_shaping at the end of the tick before,
+    decay_s1615(exp, decay) + 1 in add_input_alpha), and lin_buff is rescaled by
+    (1 - 1/exp_buff) so that lin x exp continues; worked through, tick m + j gives
+    w c [(m + 1 + j) d^(m+1+j) + j d^j]: the first alpha one step ahead, the second exact,
+    against the sum w c [(m + j) d^(m+j) + j d^j]."""
+    tau, dt, spike, weight = 2.0, 0.1, 5.0, 100.0      # weight: the peak (pA), NEST's normalisation
+    d = math.exp(-dt / tau)
+    t, got = _alpha_current([spike, spike + gap_steps * dt], weight=weight)
+    j = np.arange(0, 100)
+    ticks = np.round((spike + gap_steps * dt) / dt).astype(int) + j
+    wc = weight * np.e * dt / tau       # sPyNNaker's weight e tau w_peak times c = dt/tau^2
+    chip = wc * ((gap_steps + 1 + j) * d ** (gap_steps + 1 + j) + j * d ** j)
+    summed = wc * ((gap_steps + j) * d ** (gap_steps + j) + j * d ** j)
+    assert np.max(np.abs(got[ticks] - chip)) < 1e-9 * weight
+    # the difference from the true sum is what a step of the first alpha changes: up to about dt/tau of it
+    assert np.max(np.abs(chip - summed)) > 0.01 * weight
+
+
+def test_an_alpha_time_constant_the_chip_cannot_hold_is_an_error():
+    """dt/tau^2 is kept as a u0.32 fraction: at dt = 0.5 ms, tau_syn = 0.6 ms gives 1.39 per ms."""
+    with pytest.raises(ParameterError, match=r"tau_syn_E = 0.6 ms: dt/tau_syn_E\^2 = 1.39 per ms"):
+        _alpha_current([5.0], dt=0.5, tau_syn_exc="0.6ms")
+
+
+def test_a_non_zero_initial_alpha_current_is_an_error():
+    """IF_curr_alpha keeps its current as exc_response x exc_exp_response: no value to give it."""
+    with pytest.raises(ParameterError, match="I_syn_exc = 5: a non-zero initial alpha-synapse state"):
+        _alpha_current([5.0], I_syn_exc="5pA")

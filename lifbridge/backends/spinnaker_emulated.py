@@ -82,6 +82,20 @@ NEAREST_GAPS = tuple(KnownGap(pattern, NAME, check, _NEAREST_ADAPTATION)
                      for check in ("fi_steady_rate", "fi_first_isi_rate", "step_spike_times", "poisson_coincidence",
                                    "frozen_noise_coincidence"))
 
+#: sPyNNaker's alpha synapse (synapse_types_alpha_impl.h, lifbridge.spinnaker.emulate.AlphaSynapse).
+_ALPHA_SUM = ("sPyNNaker's alpha synapse does not sum overlapping inputs: each new input decays exp_buff once more "
+              "(add_input_alpha), which moves every earlier input's alpha function one step ahead (derived and "
+              "tested: tests/test_spinnaker_emulated.py), and the slope of lin_buff becomes the newest input's; under "
+              "the protocol's Poisson input the current decays faster than the sum of alphas, so spikes are lost or "
+              "late (measured with --quick: 42% of spikes without a partner in s16.15, 45% in double precision, so "
+              "it is the C's scheme, not the number format)")
+_ALPHA_PEAK = ("the alpha function's samples 1.9 ms and 2.0 ms after the spike differ by 1 - 0.95 e^0.05 = 0.13% of "
+               "the peak, 0.024 pA for the protocol's 18.4 pA PSC: less than the s16.15 resolution of the current "
+               "(2^-15 nA = 0.031 pA), so the chip's floors decide which sample is larger (measured: the peak value "
+               "1.3% off, at 1.9 ms)")
+ALPHA_GAPS = (KnownGap("lif_psc_alpha", NAME, "poisson_coincidence", _ALPHA_SUM),
+              KnownGap("lif_psc_alpha", NAME, "psc_peak", _ALPHA_PEAK))
+
 _STEP_MEAN_COND = ("sPyNNaker scales each weight by (tau/dt)(1 - exp(-dt/tau)) and holds the current over the step: "
                    "at NEST's tau_syn_exc = 0.2 ms and dt = 0.1 ms that factor is 2 (1 - e^-0.5) = 0.787, so the "
                    "sample at the spike is 21% low (measured 22%; 23% of the charge with the floor decay)")
@@ -99,6 +113,11 @@ TOLERANCES = (
       for check in ("psc_shape", "psc_peak", "psc_integral") for pattern in ("*_cond_exp", "lif_cond")),
     Tolerance("step_voltage", "lif_cond", NAME, abs=7e-3, reason="as lif's: no conductance input in this protocol, "
               "the same fixed-point membrane (measured 5.4e-3 mV; tau_m = C_m/g_L truncated as dt/tau_m)"),
+    Tolerance("psc_shape", "*_psc_alpha", NAME, rel=0.03, reason="one input's current is the alpha function sampled "
+              "on the grid (1e-13 of the peak with arithmetic=float); in s16.15 the weight is quantised by the ring "
+              "buffer and every product floored: measured 1.29% of the protocol's 18.4 pA peak"),
+    Tolerance("psc_integral", "*_psc_alpha", NAME, rel=0.05, reason="as psc_shape for alpha: the s16.15 weight and "
+              "floors, which lose charge in the tail where lin_buff x exp_buff is a few LSB (measured 2.6%)"),
     Tolerance("psc_shape", "*", NAME, rel=0.03, reason=f"{_MEAN}; fixed point adds the truncated dt/tau (0.07%) "
               f"and the floor decay below (measured 2.53%)"),
     Tolerance("psc_peak", "*", NAME, rel=0.03, reason=f"as psc_shape: {_MEAN} (measured 2.53%)"),
@@ -128,7 +147,7 @@ BACKEND = Backend(
     in_full_runs=True,
     color="tab:brown",
     tolerances=TOLERANCES,
-    known_gaps=_unavailable_gaps() + NEAREST_GAPS + WEIGHT_GAPS,
+    known_gaps=_unavailable_gaps() + NEAREST_GAPS + WEIGHT_GAPS + ALPHA_GAPS,
     # SpiNNaker's usual time steps: each model is also measured at both (lifbridge.validation.time_steps)
     report_time_steps=(1.0, 0.1),
     report_numbers="lifbridge.spinnaker.report:weight_numbers",

@@ -323,6 +323,73 @@ class ExpSynapse:
         self.isyn = self.A.decay(self.isyn, self.decay_factor)
 
 
+class AlphaSynapse:
+    """``synapse_types_alpha_impl.h`` (sPyNNaker 7.4.1): the current is lin_buff x exp_buff.
+
+    Initialisation (``get_alpha_state``): decay = expulr(-kdivk(ts, tau)); the slope
+    dt/tau^2 = kdivk(ts, tau x tau), held as a ``decay_t`` (u0.32) and stored back into an
+    accum, so the C is defined only for dt/tau^2 < 1 per ms (above, the u0.32 conversion
+    saturates or wraps, which lifbridge does not emulate: a one-line error).
+    A tick with input > 0 (``add_input_alpha``): q = input; exp = decay_s1615(exp, decay) + 1;
+    lin = (lin + input x slope) x (1 - kdivk(1, exp)). Every tick (``alpha_shaping``):
+    lin += q x slope; exp = decay_s1615(exp, decay).
+    One spike of weight w at tick n therefore gives the current w (k dt/tau^2) e^(-k dt/tau)
+    at tick n + k: the alpha function sampled at the grid, 0 in the spike's own tick. A later
+    spike replaces q (the slope of lin belongs to the latest input), so overlapping inputs are
+    not summed exactly: that is the chip's model, emulated as the C does it.
+    """
+
+    def __init__(self, A, tau, initial, ts, dt_ms, name):
+        self.A = A
+        _check_tau(tau, dt_ms, name)
+        tau_bits = A.enc(tau, name, "ms")
+        self.decay_factor = u032_exp(A, -ratio_dt_tau(A, ts, tau_bits, dt_ms, name))
+        if isinstance(A, Float):
+            self.slope = ts / (tau_bits * tau_bits)
+            self.one = 1.0
+        else:
+            square = A.mul(tau_bits, tau_bits, f"{name}^2")
+            self.slope = fx.kdivk(np.broadcast_to(ts, square.shape), square, f"dt/{name}^2")
+            self.one = fx.ONE
+        slope_per_ms = np.asarray(A.val(self.slope), float)
+        if np.any(slope_per_ms >= 1.0):
+            shortest = float(np.min(np.asarray(tau, float)))
+            raise ParameterError(f"{name} = {shortest:g} ms: dt/{name}^2 = {float(np.max(slope_per_ms)):.3g} per ms "
+                                 f"is 1 or more, which sPyNNaker's alpha synapse holds as a u0.32 fraction "
+                                 f"(synapse_types_alpha_impl.h, get_alpha_state); lifbridge does not emulate that "
+                                 f"overflow: use {name} > {math.sqrt(dt_ms):.3g} ms (sqrt(dt x 1 ms))")
+        if np.any(np.asarray(initial, float) != 0):
+            raise ParameterError(f"{name}: a non-zero initial alpha-synapse current is not emulated (sPyNNaker keeps "
+                                 f"it as lin_buff x exp_buff); start it at 0")
+        self.lin, self.exp, self.q = A.zeros(), A.zeros(), A.zeros()
+
+    def _quotient(self, a, b):
+        if isinstance(self.A, Float):
+            return a / b
+        return fx.kdivk(np.broadcast_to(a, np.shape(b)), b, "1/exp_buff")
+
+    def add(self, inputs):
+        A = self.A
+        inputs = np.broadcast_to(inputs, np.shape(self.lin))
+        arrived = np.asarray(inputs) > 0                  # synapse_types_add_neuron_input: input > ZERO
+        if not arrived.any():
+            return
+        exp = A.add(A.decay(self.exp, self.decay_factor), self.one, "exp_buff + 1")
+        keep = A.sub(self.one, self._quotient(self.one, exp), "1 - 1/exp_buff")
+        lin = A.mul(A.add(self.lin, A.mul(inputs, self.slope, "input x dt/tau^2"), "lin_buff"), keep, "lin_buff")
+        self.q = np.where(arrived, inputs, self.q)
+        self.exp = np.where(arrived, exp, self.exp)
+        self.lin = np.where(arrived, lin, self.lin)
+
+    def value(self):
+        return self.A.mul(self.lin, self.exp, "lin_buff x exp_buff")
+
+    def shape(self):
+        A = self.A
+        self.lin = A.add(self.lin, A.mul(self.q, self.slope, "q x dt/tau^2"), "lin_buff")
+        self.exp = A.decay(self.exp, self.decay_factor)
+
+
 class DeltaSynapse:
     """``synapse_types_delta_impl.h``: add: isyn += input; shape: isyn = 0; read through
     ``input_type_delta.h`` as isyn * kdivk(1.0, ts) (a charge over one step)."""
@@ -365,6 +432,9 @@ def synapses(model, A, spinn, ts, dt_ms) -> dict:
                                     f"tau_syn_{sign}"), "conductance")
         elif syn.kinetics == "psc_delta":
             out[sign] = (DeltaSynapse(A, ts), "current")
+        elif syn.kinetics == "psc_alpha":
+            out[sign] = (AlphaSynapse(A, spinn.parameters[f"tau_syn_{sign}"], spinn.initial.get(state, 0.0), ts,
+                                      dt_ms, f"tau_syn_{sign}"), "current")
         else:
             raise ParameterError(f"{model.name}.{port}: {syn.kinetics} synapses are not emulated on spinnaker")
     return out

@@ -61,7 +61,10 @@ TABLE = {
                                   ">> 10", emulated=True),
     ("lif", "psc_alpha"): CellType("IF_curr_alpha", SAME, _LIF + "; sPyNNaker's alpha weight is the charge "
                                    "(I(t) = w t/tau^2 exp(-t/tau)): the weight is translated by e tau so that the peak "
-                                   "is the model's (NEST's normalisation)", emulated=False),
+                                   "is the model's (NEST's normalisation); one input's current is the alpha function "
+                                   "sampled on the grid and held over each step, but a later input replaces the "
+                                   "growth of the earlier ones (synapse_types_alpha_impl.h), so overlapping inputs are "
+                                   "not summed exactly", emulated=True),
     ("lif", "cond_alpha"): CellType("", None, "IF_cond_alpha exists in sPyNNaker 7.4.1 but its constructor raises "
                                     "'not supported'", nearest="lif_cond_exp (IF_cond_exp)"),
     ("adaptive_lif", "psc_exp"): CellType(
@@ -230,7 +233,15 @@ def translate(model, parameters: dict, initial: dict) -> Translated:
             put(p, f"tau_syn_{suffix}", _in(parameters, model, syn.names["tau_syn"], "ms"), "ms")
         if "E" in syn.names:
             put(p, f"e_rev_{suffix}", _in(parameters, model, syn.names["E"], "mV"), "mV")
-        if "I_syn" in syn.names:
+        if syn.kinetics == "psc_alpha":
+            # IF_curr_alpha keeps its current as exc_response x exc_exp_response (synapse_types_alpha_impl.h):
+            # only a synapse at rest has a value lifbridge can give it
+            for state in (v for k, v in syn.names.items() if k in ("I_syn", "dI_syn")):
+                if np.any(np.asarray(initial.get(state, 0.0), float) != 0):
+                    raise ParameterError(f"{state} = {float(np.ravel(initial[state])[0]):g}: a non-zero initial "
+                                         f"alpha-synapse state has no sPyNNaker value (IF_curr_alpha keeps "
+                                         f"exc_response x exc_exp_response); start it at 0")
+        elif "I_syn" in syn.names:
             put(s, f"isyn_{'exc' if suffix == 'E' else 'inh'}",
                 _in(initial, model, syn.names["I_syn"], "pA") * per_pA, "nA")
         if "g" in syn.names:
