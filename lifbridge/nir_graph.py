@@ -25,21 +25,30 @@ voltages in mV, currents in nA, R = tau_m/C_m in MOhm (mV/nA), IF's R = 1/C_m in
 (mV per nA ms), charges in pC (nA ms). NIR's own table of primitives
 (``docs/source/primitives.md``) names ms and mV and writes R in Ohm; lifbridge keeps ms
 and mV and writes R in MOhm so that R I is in mV with I in nA. Every value is converted
-with :mod:`lifbridge.units` from the model's own units.
+with :mod:`lifbridge.units` from the model's own units. NIR fixes no voltage scale, and
+platforms that read NIR use their own (some a threshold of 1, some fixed-point integers):
+a platform that rescales voltages by k must scale v_leak, v_threshold, v_reset and R by
+the same k, and a platform counting time in steps must divide every time (tau, tau_syn,
+w_in) by its step in ms. The semantics are NIR 1.0.8's continuous-time equations, not
+any platform's discretisation.
 
 **Voltages are relative to the model's initial membrane potential** (E_L for ``lif``,
 V_reset for ``pif``): v = V_m - V_0, so v_leak = 0 for ``lif``, and NIR's unstated initial
 state (zero on the platforms that start from zero) is lifbridge's initial state. The
 offset is in the graph's metadata (``v_offset_mV``).
 
-**Input weights.** The graph's input ``S`` of ``CubaLIF`` (and of ``pif_psc_exp``'s ``LI``)
-is a train of delta pulses; a pulse of area a moves I by w_in a / tau_syn. With
-w_in = tau_syn (ms), a pulse of area w (nA) moves I by w (nA): one spike of NEST weight w
-(pA, converted) moves the current by the same amount as in NEST, which is NEST's
-``w_in = w tau_syn`` with the connection's weight w carried by the edge into the node.
-For ``LIF`` and ``IF`` the input is the current I itself (nA); a delta synapse's spike of
-NEST weight w (mV) is a pulse of charge q = w C_m (pC), which moves v by R q/tau = w
-(LIF) or R q = w (IF).
+**Input weights.** NIR documents CubaLIF's synapse as tau_syn dI/dt = -I + w_in S
+(``CubaLIF`` docstring, ``nir/ir/neuron.py``, neuromorphs/NIR 1.0.8). One input spike of
+size a is S = a delta(t - t0); integrating over the spike gives tau_syn Delta I = w_in a,
+so it moves I by Delta I = w_in a / tau_syn. NEST's ``iaf_psc_exp`` (lifbridge's
+``psc_exp``) moves I_syn by the weight w itself. The two agree when w_in a = w tau_syn:
+for a unit spike (a = 1) that is ``w_in = w tau_syn``. A connection's weight belongs to
+the edge, not to the neuron, so lifbridge writes w_in = tau_syn (ms) and an input spike
+carries the weight w (nA): a spike of NEST weight w (pA, converted) moves I by w. The
+same holds for ``pif_psc_exp``'s ``LI`` node (tau dv/dt = -v + R I with tau = R = tau_syn).
+``LIF`` and ``IF`` take the current I itself (nA); a delta synapse's spike of NEST weight
+w (mV) is a pulse of charge q = w C_m (pC), which moves v by R q / tau = w (LIF:
+R/tau = 1/C_m) or R q = w (IF: R = 1/C_m).
 
 **Not in NIR 1.0.** No neuron node has a refractory period: a model with t_ref > 0 is
 refused unless it is dropped explicitly (``drop_refractory=True``, or ``--param
