@@ -37,7 +37,7 @@ def test_registry_lists_every_backend_without_importing_a_simulator():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     assert backends.names() == ("brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron", "spinnaker.emulated",
-                                "pynn.spinnaker", "nir")
+                                "pynn.spinnaker", "nir", "brainscales2.emulated")
 
 
 def test_get_an_unknown_backend_is_one_line_with_did_you_mean():
@@ -49,7 +49,8 @@ def test_get_an_unknown_backend_is_one_line_with_did_you_mean():
 def test_generators_belong_to_their_backend():
     table = backends.generators()
     assert {target: name for target, (name, _) in table.items()} == {"brian2": "brian2", "nestml": "nest", "pynn": "pynn.nest", "nmodl": "pynn.neuron",
-                                                                      "spinnaker": "pynn.spinnaker", "nir": "nir"}
+                                                                      "spinnaker": "pynn.spinnaker", "nir": "nir",
+                                                                      "brainscales2": "brainscales2.emulated"}
     lif = lifbridge.load("lif")
     assert "NeuronGroup(N, **lif_kwargs" in backends.generator("brian2")(lif)
     assert "\nmodel lif_neuron:" in backends.generator("nestml")(lif)
@@ -90,7 +91,7 @@ def test_backends_json_lists_every_backend_with_availability_targets_options_and
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
     assert set(rows) == {"brian2", "nest", "pynn.nest", "pynn.brian2", "pynn.neuron", "spinnaker.emulated", "pynn.spinnaker",
-                         "nir"}
+                         "nir", "brainscales2.emulated"}
     assert rows["brian2"]["generate_targets"].keys() == {"brian2"}
     assert rows["nest"]["generate_targets"].keys() == {"nestml"}
     assert rows["brian2"]["options"]["target"]["choices"] == ["numpy", "cython", "cpp_standalone"]
@@ -382,9 +383,9 @@ def test_the_backend_fixture_skips_a_missing_backend_with_the_registrys_reason(t
                           "--rootdir", str(root)],
                          capture_output=True, text=True, timeout=600, cwd=root)
     assert out.returncode == 0, out.stdout + out.stderr
-    # brian2, pynn.brian2, pynn.neuron, spinnaker.emulated and nir run; nest and pynn.nest (which runs on the NEST
+    # brian2, pynn.brian2, pynn.neuron, spinnaker.emulated, nir and brainscales2.emulated run; nest and pynn.nest (which runs on the NEST
     # backend) are skipped, and so is pynn.spinnaker, which only maps on a virtual board here
-    assert "5 passed, 3 skipped" in out.stdout, out.stdout
+    assert "6 passed, 3 skipped" in out.stdout, out.stdout
     assert ("backend 'nest' needs the Python package(s) nest, pynestml; install them with: "
             "pip install 'lifbridge[nest]'") in out.stdout
 

@@ -14,7 +14,7 @@ others keep working.
 
 >>> from lifbridge import backends
 >>> backends.names()
-('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron', 'spinnaker.emulated', 'pynn.spinnaker', 'nir')
+('brian2', 'nest', 'pynn.nest', 'pynn.brian2', 'pynn.neuron', 'spinnaker.emulated', 'pynn.spinnaker', 'nir', 'brainscales2.emulated')
 >>> backends.get("brian2").generators["brian2"].description   # doctest: +ELLIPSIS
 '...'
 """
@@ -42,6 +42,7 @@ REGISTRY = MappingProxyType({
     "spinnaker.emulated": "lifbridge.backends.spinnaker_emulated",
     "pynn.spinnaker": "lifbridge.backends.pynn_spinnaker",
     "nir": "lifbridge.backends.nir",
+    "brainscales2.emulated": "lifbridge.backends.brainscales2_emulated",
 })
 
 _loaded: dict = {}
