@@ -121,6 +121,9 @@ class Backend:
       and the spike-time drift of each model it supports (:mod:`lifbridge.validation.time_steps`);
       ``report_numbers``: ``"package.module:function"``, ``function(model, dt_ms)`` -> rows
       ``{"name", "label", "value", "unit"}`` the backend adds to that part of the report.
+    * ``mismatch_options``: run options under which the backend draws per-neuron variability
+      (e.g. an analog chip's mismatch); ``validate`` then reports the f-I curve as the spread
+      across many emulated neurons against the closed form (:mod:`lifbridge.validation.mismatch`).
     * ``runs_here``: optional; returns "" if runs give results here, else why not although the
       backend is installed (a virtual SpiNNaker board maps networks and runs nothing).
     * ``modules``: the package's modules that belong to this backend (its path from the
@@ -148,6 +151,7 @@ class Backend:
     report_time_steps: tuple = ()
     report_numbers: str | None = None
     runs_here: Callable | None = None
+    mismatch_options: MappingProxyType | None = None
 
     # ------------------------------------------------------------------ availability
     def missing_packages(self) -> list:

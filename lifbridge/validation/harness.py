@@ -124,6 +124,8 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
     total = len(loaded) * (1 + len(backends)) + (len(lif_like) * len(backends) if include_siegert else 0) \
         + (1 if biophysical is not None else 0) + len(spiking) * (1 + len(backends)) \
         + sum(len(b) for b in stepped.values())
+    spread = {m.name: [b for b in backends if registry.get(b).mismatch_options and _supports(b, m)] for m in loaded}
+    total += sum(len(b) for b in spread.values())
     bar = Progress(total, progress)
     runs, checks, extras = [], [], []
     versions = {"lifbridge": __version__, "python": platform.python_version(), "numpy": np.__version__}
@@ -197,6 +199,16 @@ def validate(models=None, backends=None, *, quick=False, progress=True, dt_ms=No
                 checks.extend(step_checks)
             except Exception as error:  # a failed measurement is a failed check, not a crash
                 checks.append(_failure_record(model.name, backend, "time_steps", error))
+        for backend in spread[model.name]:
+            bar.step(f"{model.name}: {backend} across emulated neurons")
+            try:
+                from .mismatch import mismatch_part
+
+                section, spread_checks = mismatch_part(model, backend, quick=quick, options=options.get(backend, {}))
+                extras.append(section)
+                checks.extend(spread_checks)
+            except Exception as error:  # a failed measurement is a failed check, not a crash
+                checks.append(_failure_record(model.name, backend, "mismatch", error))
     if spike_batches:
         spike_checks = _spike_input_part(spike_batches, spike_pending, backends, options, bar, versions)
         checks.extend(spike_checks)
