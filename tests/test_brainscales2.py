@@ -7,6 +7,7 @@ is the exact LIF on the time grid.
 """
 
 import math
+from pathlib import Path
 import types
 
 import numpy as np
@@ -315,3 +316,35 @@ def test_the_mismatch_section_shows_the_spread_across_neurons_against_the_closed
     assert values[f"mismatch_fi_median_rel_{NAME}"] < 0.1
     paths = save_figure(section, tmp_path)
     assert len(paths) == 1 and paths[0].stat().st_size > 10_000
+
+
+def test_a_weight_below_one_lsb_of_the_largest_is_refused_in_one_line():
+    # one LSB = 1000 pA / 63 = 15.9 pA; 5 pA is 0.31 LSB and rounds to 0
+    stimulus = Stimulus(np.array([0.0]), spikes=[SpikeTrain("exc_spikes", np.array([5.0]), 1000.0, [0]),
+                                                 SpikeTrain("exc_spikes", np.array([10.0]), 5.0, [0])])
+    with pytest.raises(ParameterError, match=r"weight 5 onto exc_spikes is 0 of 63 LSB .*one LSB = 15.9 pA"):
+        runner.simulate(lifbridge.load("lif_psc_exp"), stimulus, duration_ms=20.0)
+
+
+@pytest.mark.parametrize("sep", ["\n", "\r", "\u2028", "\x0c"])
+def test_free_text_and_the_name_of_a_model_never_become_code(sep, tmp_path):
+    import ast
+    import dataclasses
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_generated_code_safety import hostile_model, python_payload
+
+    canary = tmp_path / "canary"
+    payload = python_payload(canary, sep)
+    model = hostile_model(lifbridge.load("lif_psc_exp"), payload)
+    source = backends.generator("brainscales2")(model)
+    tree = ast.parse(source)
+    imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert [alias.name for node in imports for alias in node.names] == ["pynn_brainscales.brainscales2"]
+    assert "pathlib" not in "".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    # a model named with a line break: the name is not a BrainScaleS-2 model's, refused in one line
+    renamed = dataclasses.replace(model, name=f"lif_psc_exp{payload}")
+    with pytest.raises(ParameterError) as error:
+        backends.generator("brainscales2")(renamed)
+    assert not any(c in str(error.value) for c in "\n\r\u2028\x0c")

@@ -64,13 +64,14 @@ _WEIGHT = ("weights are 6-bit: the largest summed input of a step is 63 LSB and 
            "an LSB (at most half an LSB, 1/126 of the largest)")
 
 TOLERANCES = (
-    Tolerance("step_voltage", "lif_psc_exp", NAME, abs=0.02, reason=f"{_TAU}, so the 8 mV step response is off by "
-              "at most 8 mV x 0.00049/e = 1.5e-3 mV; voltages on the CapMem grid of 0.25 CADC = 0.083 mV (the "
-              "bundled values are on it)"),
-    Tolerance("psc_shape", "lif_psc_exp", NAME, rel=0.01, reason=f"{_TAU}; {_WEIGHT}"),
-    Tolerance("psc_peak", "lif_psc_exp", NAME, rel=0.01, reason=f"{_WEIGHT}"),
-    Tolerance("psc_integral", "lif_psc_exp", NAME, rel=0.01, reason=f"{_TAU}; {_WEIGHT}"),
-    Tolerance("psp_shape", "lif_psc_exp", NAME, abs=0.01, reason=f"{_TAU}; {_WEIGHT}"),
+    Tolerance("step_voltage", "lif*", NAME, abs=0.02, reason=f"{_TAU}; a current I moves the membrane towards "
+              "E_L + tau_m I / C_m, so the 8 mV step response's plateau moves with tau_m: 8 mV x 0.00049 = 3.9e-3 mV "
+              "(measured 3.9e-3 mV; 3e-13 mV with quantisation off); voltages on the CapMem grid of 0.25 CADC = "
+              "0.083 mV (the bundled values are on it)"),
+    Tolerance("psc_shape", "lif*", NAME, rel=0.01, reason=f"{_TAU}; {_WEIGHT}"),
+    Tolerance("psc_peak", "lif*", NAME, rel=0.01, reason=f"{_WEIGHT}"),
+    Tolerance("psc_integral", "lif*", NAME, rel=0.01, reason=f"{_TAU}; {_WEIGHT}"),
+    Tolerance("psp_shape", "lif*", NAME, abs=0.01, reason=f"{_TAU}; {_WEIGHT}"),
 )
 
 BACKEND = Backend(

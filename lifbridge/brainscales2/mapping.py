@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
+from ..text import one_line
 from ..units import parse_unit
 
 #: The acceleration factor: hardware time = biological time / SPEEDUP (Pehle et al. 2022, Front.
@@ -137,7 +138,7 @@ def cell_type(model) -> CellType:
     if family in ("lif", "adex") and kinetics.endswith("alpha"):
         return CellType("", False, _NO_ALPHA)
     return CellType("", False, f"BrainScaleS-2's neuron circuit is the AdEx (and its LIF reduction); it has no "
-                    f"{family} dynamics")
+                    f"{one_line(family)[:60]} dynamics")
 
 
 def not_available(model) -> str:
@@ -213,7 +214,7 @@ def translate(model, values: dict | None = None, *, voltage_map: VoltageMap = DE
     row = cell_type(model)
     family, kinetics = family_and_kinetics(model)
     if not row.available:
-        raise ParameterError(f"{where}model {model.name!r}: {not_available(model)}")
+        raise ParameterError(f"{where}model {one_line(model.name)[:60]!r}: {not_available(model)}")
     if values is None:
         values = {n: p.value for n, p in model.parameters.items()}
     if family == "adex" and voltage_map is DEFAULT_MAP:
@@ -313,7 +314,7 @@ def check_ranges(hw: Hardware, where: str = "") -> None:
             i = int(bad[0])
             ours, user_value, user_unit = hw.user[name]
             user_value = float(np.ravel(np.broadcast_to(user_value, values.shape))[i])
-            shown_hw = f"{values[i]:.4g}{'' if limit.unit == 'CADC' else ' '}{limit.unit if limit.unit != 'CADC' else ' CADC'}"
+            shown_hw = f"{values[i]:.4g} {limit.unit}"
             fix = _fix(name, limit, hw.voltage_map)
             raise ParameterError(f"{where}{ours} = {user_value:g} {user_unit} is {name} = {shown_hw} on BrainScaleS-2, "
                                  f"outside {limit.text()} ({limit.source}); {fix}")

@@ -72,7 +72,7 @@ def generate_script(model) -> str:
     if cell == HXNEURON:
         targets = ", ".join(f"{k!r}: {_number(v)}" for k, v in params.items())
         lines += [
-            "# UNCALIBRATED: HXNeuron takes raw CapMem values (0.." + str(CAPMEM_MAX) + "); pynn_brainscales calibrates "
+            f"# UNCALIBRATED: HXNeuron takes raw CapMem values (0..{CAPMEM_MAX}); pynn_brainscales calibrates "
             "only the LIF.",
             "# The AdEx targets below (CADC, hardware us) have to be reached by tuning the CapMem values on the chip.",
             f"TARGETS = {{{targets}}}",

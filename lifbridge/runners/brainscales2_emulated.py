@@ -145,9 +145,9 @@ def _spike_inputs(model, stimulus, per_pA, steps, dt_ms, quantise):
             if quantise:
                 code, realised = em.quantise_weights(w, lsb[receptor])
                 if w > 0 and code == 0:
-                    raise ParameterError(f"weight {weight:g} onto {port} is 0 of 63 LSB on BrainScaleS-2 (one LSB = "
-                                         f"{lsb[receptor]:.3g} pA, set by the largest summed input); use weights within "
-                                         f"a factor 126 of each other")
+                    raise ParameterError(f"weight {weight:g} onto {port} is 0 of 63 LSB on BrainScaleS-2 (one LSB "
+                                         f"= {lsb[receptor]:.3g} pA, set by the largest summed input); use weights "
+                                         f"within a factor 126 of each other")
                 w = float(realised)
             for i in neurons:
                 np.add.at(acc[:, i], ticks, w)
