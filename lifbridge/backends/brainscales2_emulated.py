@@ -61,16 +61,17 @@ def _unavailable_gaps() -> tuple:
 _TAU = ("time constants are realised by a 10-bit CapMem bias current (lifbridge.brainscales2.emulate.quantise_tau): "
         "tau_m = 10 us becomes 9.9951 us (-0.049%), tau_syn = 2 us becomes 1.9990 us")
 _WEIGHT = ("weights are 6-bit: the largest summed input of a step is 63 LSB and every other weight is rounded to "
-           "an LSB (at most half an LSB, 1/126 of the largest)")
+           "an LSB, so a weight off by up to half an LSB: the protocol's single PSC is half of its largest summed "
+           "input, 31.5 LSB, held as 32 (+1/63 = 1.59%, measured 1.587%)")
 
 TOLERANCES = (
     Tolerance("step_voltage", "lif*", NAME, abs=0.02, reason=f"{_TAU}; a current I moves the membrane towards "
               "E_L + tau_m I / C_m, so the 8 mV step response's plateau moves with tau_m: 8 mV x 0.00049 = 3.9e-3 mV "
               "(measured 3.9e-3 mV; 3e-13 mV with quantisation off); voltages on the CapMem grid of 0.25 CADC = "
               "0.083 mV (the bundled values are on it)"),
-    Tolerance("psc_shape", "lif*", NAME, rel=0.01, reason=f"{_TAU}; {_WEIGHT}"),
-    Tolerance("psc_peak", "lif*", NAME, rel=0.01, reason=f"{_WEIGHT}"),
-    Tolerance("psc_integral", "lif*", NAME, rel=0.01, reason=f"{_TAU}; {_WEIGHT}"),
+    Tolerance("psc_shape", "lif*", NAME, rel=0.02, reason=f"{_TAU}; {_WEIGHT}"),
+    Tolerance("psc_peak", "lif*", NAME, rel=0.02, reason=f"{_WEIGHT}"),
+    Tolerance("psc_integral", "lif*", NAME, rel=0.02, reason=f"{_TAU}; {_WEIGHT}"),
     Tolerance("psp_shape", "lif*", NAME, abs=0.01, reason=f"{_TAU}; {_WEIGHT}"),
 )
 
