@@ -71,6 +71,16 @@ def _traces(block, names, model: Model) -> dict:
                         "neurons": list(range(values.shape[1])), "values": values.T.tolist()}}
 
 
+def _versions(backend: str) -> dict:
+    """The simulator's versions as its backend's runner reports them ({} if it cannot say)."""
+    from .. import backends as registry
+
+    try:
+        return {k: str(v) for k, v in registry.get(backend).versions().items()}
+    except Exception:  # noqa: BLE001 - the versions are a courtesy of the records
+        return {}
+
+
 def _timing(backend: str):
     """The PyNN backend's clock against lifbridge's (its runner's ``TIMING``), or None."""
     from .. import backends as registry
@@ -90,14 +100,14 @@ def records_of(block, *, model: Model, model_reference: str, simulator: str, dt_
     cell type (PyNN names and units); ``current``: ``{"times_ms", "amplitudes_nA"}``;
     ``light``: ``{"times_ms", "intensities", "unit"}`` or None; ``spikes``: per spike source
     ``{"receptor", "weight" (PyNN's unit and sign, before any conversion by the cell type),
-    "delay_ms", "times_ms" (one list per neuron)}``.
+    "delay_ms", "times_ms" (one list per neuron)}``; the records add each source's spike port.
 
     Spike times are put on lifbridge's clock as the backend's runner does
     (:meth:`lifbridge.pynn.run.Timing.on_lifbridge_clock`: sPyNNaker and pyNN.brian2 label a
     crossing one step early; NEURON's off-grid times go to the next grid point).
     """
     names = pynn_names(model)
-    backend = f"pynn.{str(simulator).lower()}"
+    backend = f"{__name__.split('.')[-2]}.{str(simulator).lower()}"   # pyNN.spiNNaker: this package's backend
     timing = _timing(backend)
     trains = [np.round(timing.on_lifbridge_clock(train.rescale("ms").magnitude, dt_ms), 6).tolist()
               if timing is not None else np.round(np.asarray(train.rescale("ms").magnitude, float), 6).tolist()
@@ -109,12 +119,13 @@ def records_of(block, *, model: Model, model_reference: str, simulator: str, dt_
         if item is None:
             raise ParameterError(f"records: {name!r} is not a parameter of {model.name} in PyNN's names")
         values[item.spec] = f"{float(value) * item.pynn_unit.factor_to(item.spec_unit)!r} {item.spec_unit.name}"
+    spikes = [{**source, "port": names.port_of(source["receptor"])} for source in spikes]
     info = {"model_reference": model_reference, "simulator": str(simulator), "parameters_pynn": dict(parameters),
             "parameters": values, "current": current, "light": light, "spikes": spikes,
             "weight_units": {names.receptors[p]: str(getattr(names.weight_units[p], "name", names.weight_units[p]))
-                             for p in names.receptors}}
-    versions = {"lifbridge": _distribution("lifbridge"), "pynn": _distribution("PyNN"),
-                "python": platform.python_version()}
+                             for p in names.receptors},
+            "conductance_based": bool(names.conductance_based)}
+    versions = {"lifbridge": _distribution("lifbridge"), **_versions(backend), "python": platform.python_version()}
     run = RunRecord(model=model.name, backend=backend, kind="backend", dt_ms=float(dt_ms),
                     duration_ms=float(duration_ms), protocols={PROTOCOL: {"neurons": list(range(n)), "info": info}},
                     spike_times_ms=trains, traces=_traces(block, names, model), versions=versions)

@@ -56,12 +56,9 @@ def _steps(times, amplitudes, duration_ms, factor=1.0):
 
 def stimulus_of(run, model=None) -> Stimulus:
     """The input of the example ``run`` as a lifbridge stimulus (NEST's units and signs)."""
-    from ..pynn.names import pynn_names
-
     model = model or _model_of(run)
     entry = run.protocols[PROTOCOL]
     info, n, dt, duration = entry["info"], len(entry["neurons"]), float(run.dt_ms), float(run.duration_ms)
-    names = pynn_names(model)
     current = info.get("current") or {}
     current_pA = None
     if current.get("times_ms"):
@@ -78,8 +75,10 @@ def stimulus_of(run, model=None) -> Stimulus:
         light = piecewise_signal(_steps(given["times_ms"], given["intensities"], duration, factor), duration, dt)
     trains = []
     for source in info.get("spikes") or []:
-        receptor = source["receptor"]
-        port = names.port_of(receptor)
+        receptor, port = source["receptor"], source["port"]
+        if port not in model.spike_inputs:
+            raise ParameterError(f"example records of {run.model}: spike port {port!r} is not an input of "
+                                 f"{model.name}; give the records of the model that made them")
         unit = parse_unit(info["weight_units"][receptor])
         weight = float(source["weight"]) * unit.factor_to(model.inputs[port].unit)
         sign = model.spike_inputs[port].sign
@@ -209,7 +208,7 @@ def _figure(model, runs) -> Figure:
             data = run.traces[var]
             trace.append(Series("line", x=data["t_ms"], y=data["values"][0], label=run.backend,
                                 style={"color": color, "lw": 1.0}))
-    panels = [Panel(title="spikes (each run a block of neurons)", x_label="time (ms)", y_label="neuron",
+    panels = [Panel(title="spikes (each run a block of neurons)", x_label="time (ms)", y_label="neuron of a run",
                     series=raster)]
     if trace:
         var = next(iter(runs[0].traces))
