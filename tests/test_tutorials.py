@@ -17,6 +17,7 @@ FIGURES = {
     "06_pynn_one_script_two_simulators.py": "06_pynn.png",
     "07_pynn_cuba_three_simulators.py": "07_cuba.png",
     "09_nir_export.py": "09_nir.png",
+    "10_brainscales2.py": "10_brainscales2.png",
 }
 
 
