@@ -116,6 +116,14 @@ TABLE = {
 }
 
 
+_FAMILY = {
+    "adaptive_lif": "the AdEx circuit with its exponential term off adapts, but only as the uncalibrated HXNeuron, "
+                    "and lifbridge does not map adaptive_lif to it",
+    "pif": "the calibrated cell types keep a leak (tau_m <= 60 us, calix check_target); a non-leaky neuron would be an "
+           "uncalibrated HXNeuron with the leak at its minimum, which lifbridge does not map",
+}
+
+
 def family_and_kinetics(model) -> tuple:
     """(neuron family, synapse kinetics) of a model: ``lif_cond_exp`` -> ("lif", "cond_exp")."""
     from ..compose import split_name
@@ -137,6 +145,8 @@ def cell_type(model) -> CellType:
         return CellType("", False, _NO_DELTA)
     if family in ("lif", "adex") and kinetics.endswith("alpha"):
         return CellType("", False, _NO_ALPHA)
+    if family in _FAMILY:
+        return CellType("", False, _FAMILY[family])
     return CellType("", False, f"BrainScaleS-2's neuron circuit is the AdEx (and its LIF reduction); it has no "
                     f"{one_line(family)[:60]} dynamics")
 
