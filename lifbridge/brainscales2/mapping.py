@@ -36,8 +36,9 @@ from ..errors import ParameterError
 from ..text import one_line
 from ..units import parse_unit
 
-#: The acceleration factor: hardware time = biological time / SPEEDUP (Pehle et al. 2022, Front.
-#: Neurosci. 16:795876: "1000-fold accelerated"; pynn-brainscales runs take hardware ms).
+#: The acceleration factor: hardware time = biological time / SPEEDUP (about 1000 for BrainScaleS-2,
+#: Pehle et al. 2022; calix's default tau_mem of 10 us stands for 10 ms; pynn-brainscales runs take
+#: hardware ms, simulator.py "runtime in ms wall-clock time").
 SPEEDUP = 1000.0
 #: Unit of the calibrated cell types' time parameters (CalibHXNeuronCuba.units: 'us').
 HW_TIME_UNIT = "us"
