@@ -101,6 +101,13 @@ def test_validate_quick_writes_report_json_and_html(tmp_path):
     assert [row[-1] for row in table["rows"]] == ["pass", "pass"]
     html = (out / "index.html").read_text()
     assert "Spike input through every port" in html and "Poisson spikes unmatched" in html
+    # the capability matrix covers every registered backend, run here or not, each with lif's support
+    declared = {(c["backend"], c["support"]) for c in report["config"]["capabilities"] if c["model"] == "lif"}
+    assert {b for b, _ in declared} == set(lifbridge.backends.names())
+    assert ("brian2", "exact") in declared and "<th>brian2 *</th>" in html
+    for name in lifbridge.backends.names():
+        if name != "brian2":
+            assert f"<th>{name}</th>" in html
     for figure in ("fi_lif.png", "step_lif.png", "noise_lif.png", "siegert.png"):
         assert (out / figure).stat().st_size > 5000
         assert f"src='{figure}'" in html

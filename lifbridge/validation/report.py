@@ -417,12 +417,40 @@ def render_html(report: Report, figures, section_figures=None) -> str:
             shown["tables"].append(spike_input_table(report.checks))
         if shown["text"] or shown["figures"] or shown["numbers"] or shown["tables"]:
             sections.append(shown)
+    declared = [c for c in report.config.get("capabilities", []) if c.get("model") in models]
     return _environment().get_template(TEMPLATE).render(
         config=report.config, models=models, backends=backends, matrix=matrix_rows, parts=parts, sections=sections,
-        capabilities=[c for c in report.config.get("capabilities", []) if c.get("model") in models],
+        capabilities=[c for c in declared if c.get("backend") in backends],
+        capability_matrix=capability_matrix(declared, models, backends),
         total=sum(1 for c in checks if not is_gap(c)), failed=failed, gaps=sum(1 for c in checks if is_gap(c)),
         diverged=sum(1 for c in checks if is_diverged(c)), tolerances=report.tolerances,
         known_gaps=report.known_gaps, versions=sorted(report.versions.items()))
+
+
+def capability_matrix(declared, models, ran) -> dict:
+    """The model x backend table of what every backend declares (records ``declared``):
+    ``{"backends": [(name, ran here)], "rows": [{"model", "cells": [{"support", "note"}]}],
+    "notes": [reason, ...]}``; an unsupported cell points to its numbered reason."""
+    columns = list(dict.fromkeys(c["backend"] for c in declared))
+    found = {(c["model"], c["backend"]): c for c in declared}
+    notes, rows = [], []
+    for model in models:
+        cells = []
+        for backend in columns:
+            c = found.get((model, backend))
+            if c is None:
+                cells.append({"support": "", "note": None, "css": ""})
+                continue
+            note = None
+            if c["support"] == "unsupported":
+                if c["reason"] not in notes:
+                    notes.append(c["reason"])
+                note = notes.index(c["reason"]) + 1
+            cells.append({"support": c["support"], "note": note, "title": c["reason"],
+                          "css": {"exact": "pass", "approximate": "pass"}.get(c["support"], "gap")})
+        if found.keys() & {(model, b) for b in columns}:
+            rows.append({"model": model, "cells": cells})
+    return {"backends": [(b, b in ran) for b in columns], "rows": rows, "notes": notes}
 
 
 def summary_text(report) -> str:
