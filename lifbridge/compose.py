@@ -468,6 +468,13 @@ def compose(data, source, *, name=None, synapses=None, receptors=None) -> "Model
         if chosen is None:
             fail("[synaptic_input].default", "no default kinetics; give synapses=\"psc_exp\" (or add "
                                              "default = \"psc_exp\" to the file)")
+        if synapses is None:    # the file's own default: a wrong one is the file's error, located
+            try:
+                load_kinetics(chosen)
+            except SpecError:
+                raise
+            except LifbridgeError as error:
+                fail("[synaptic_input].default", str(error))
         recs = default_receptors(chosen)
     seen = set()
     for rec in recs:

@@ -835,3 +835,18 @@ def test_command_line_takes_composed_names_and_lists_synapses():
     assert shown["name"] == "lif_psc_alpha"
     out = cli("show", "lif_psc_gamma")
     assert out.returncode == 2 and "<model>_<synapses>" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("default", ["no_such_kinetics", "(" * 300 + "V_m" + ")" * 300])
+def test_a_neuron_files_unknown_default_kinetics_is_its_own_error(tmp_path, default):
+    """A file's [synaptic_input].default that names no kinetics is a SpecError of that file and
+    field (one bounded line), not a bare error about kinetics."""
+    text = (lifbridge.models_dir() / "lif.toml").read_text()
+    assert 'default = "psc_exp"' in text
+    path = tmp_path / "mine.toml"
+    path.write_text(text.replace('default = "psc_exp"', f'default = "{default}"'))
+    with pytest.raises(SpecError) as raised:
+        lifbridge.load(str(path))
+    message = str(raised.value)
+    assert raised.value.field == "[synaptic_input].default" and "mine.toml" in message
+    assert "unknown synapse kinetics" in message and len(message.splitlines()) == 1 and len(message) <= 400
