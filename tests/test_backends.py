@@ -399,9 +399,11 @@ def test_validate_records_what_each_backend_declares_and_the_report_shows_it(tmp
                       include_hh_equivalent=False, backend_options={"brian2": {"target": "numpy"}})
     config = report["config"] if isinstance(report, dict) else report.config
     assert config["backend_options"] == {"brian2": {"target": "numpy"}}
-    assert config["capabilities"] == [backends.get("brian2").capability_of(lif).as_record()]
+    # every registered backend's declaration (the report's capability matrix), the run one's included
+    assert config["capabilities"] == [backends.get(name).capability_of(lif).as_record() for name in backends.names()]
     page = write_report(report, tmp_path / "report").read_text()
     assert "What each backend declares" in page and "linear equations integrated exactly" in page
+    assert "Capability matrix" in page and "<th>brian2 *</th>" in page
     with pytest.raises(backends.OptionError, match="--target 'gpu': not a brian2 target"):
         validate([lif], ["brian2"], quick=True, progress=False, include_siegert=False, include_hh_equivalent=False,
                  backend_options={"brian2": {"target": "gpu"}})
