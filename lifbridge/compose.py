@@ -336,6 +336,17 @@ def is_neuron(data) -> bool:
     return isinstance(data, dict) and "synaptic_input" in data
 
 
+def neuron_and_kinetics(model) -> tuple:
+    """(neuron, synapse kinetics) of a model by its name: ``lif_psc_exp`` -> ("lif", "psc_exp"),
+    ``lif_cond_exp`` -> ("lif_cond", "cond_exp"); a model of its own: (its name, its synapses'
+    kinetics if they are all one, else "")."""
+    split = split_name(model.name)
+    neuron = split[0] if split else model.name
+    kinds = sorted({s.kinetics for s in model.synapses.values()})
+    kinetics = split[1] if split else (kinds[0] if len(kinds) == 1 else "")
+    return neuron, kinetics
+
+
 def split_name(name: str):
     """``(neuron, kinetics)`` of a composed name (``"lif_psc_alpha"`` -> ``("lif", "psc_alpha")``,
     ``"lif_cond_alpha"`` -> ``("lif_cond", "cond_alpha")``), or None."""

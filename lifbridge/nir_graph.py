@@ -133,13 +133,9 @@ _KINETICS = {
 def family_and_kinetics(model) -> tuple:
     """(neuron family, synapse kinetics) of a model by its name: ``lif_psc_exp`` -> ("lif", "psc_exp");
     ``lif_cond_exp`` -> ("lif_cond", "cond_exp"); a model of its own: (its name, its synapses' kinetics)."""
-    from .compose import split_name
+    from .compose import neuron_and_kinetics
 
-    split = split_name(model.name)
-    neuron = split[0] if split else model.name
-    kinds = sorted({s.kinetics for s in model.synapses.values()})
-    kinetics = split[1] if split else (kinds[0] if len(kinds) == 1 else "")
-    return neuron, kinetics
+    return neuron_and_kinetics(model)
 
 
 _SAME_FORM = ("its equations are not those of lif or pif (C_m dV_m/dt = -(C_m/tau_m)(V_m - E_L) + I, or C_m dV_m/dt "

@@ -289,3 +289,22 @@ def gap_of(model: str, backend: str):
     from ..validation.tolerances import known_gap
 
     return known_gap(model, backend, "*")
+
+
+def bundled_model_gaps(backend: str, reason_of: Callable) -> tuple:
+    """A known gap (protocol "*") for every bundled neuron and composition that ``backend``
+    cannot run: ``reason_of(model)`` gives the reason, or "" for a model it runs."""
+    from ..compose import compositions, neurons
+    from ..spec import load
+    from ..validation.tolerances import KnownGap
+
+    gaps = []
+    for name in sorted(set(compositions()) | set(neurons())):
+        try:
+            model = load(name)
+        except Exception:  # noqa: BLE001 - a model that does not load has no gap to declare
+            continue
+        reason = reason_of(model)
+        if reason:
+            gaps.append(KnownGap(name, backend, "*", reason))
+    return tuple(gaps)

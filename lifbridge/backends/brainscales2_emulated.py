@@ -15,47 +15,43 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ..validation.tolerances import KnownGap, Tolerance
-from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Generator, Option, gap_of, tolerance_text
+from .base import (APPROXIMATE, UNSUPPORTED, Backend, Capability, Generator, Option, bundled_model_gaps, gap_of,
+                   tolerance_text)
 
 NAME = "brainscales2.emulated"
 
 
 def capability(model, backend=NAME) -> Capability:
-    from ..brainscales2.mapping import cell_type, not_available
+    from ..brainscales2.mapping import cell_type
 
     gap = gap_of(model.name, backend)
     if gap is not None:
         return Capability(model.name, backend, UNSUPPORTED, gap.reason)
     row = cell_type(model)
-    if not row.available:
-        return Capability(model.name, backend, UNSUPPORTED, not_available(model))
-    if not row.emulated:
-        return Capability(model.name, backend, UNSUPPORTED, f"{row.cell_type} is generated (--target brainscales2) "
-                          f"but not emulated: {row.note}")
+    reason = _not_emulated(row, model)
+    if reason:
+        return Capability(model.name, backend, UNSUPPORTED, reason)
     reason = (f"BrainScaleS-2 {row.cell_type}: {row.note}; emulated in hardware units with CapMem and 6-bit weight "
               "quantisation (mismatch off by default, --mismatch calibrated draws it per neuron)")
     return Capability(model.name, backend, APPROXIMATE, reason, tolerance_text("fi_steady_rate", model.name, backend))
 
 
+def _not_emulated(row, model) -> str:
+    """Why the emulation cannot run ``model`` (its mapping's ``row``), or ""."""
+    from ..brainscales2.mapping import not_available
+
+    if not row.available:
+        return not_available(model)
+    if not row.emulated:
+        return f"{row.cell_type} is generated (--target brainscales2) but not emulated: {row.note}"
+    return ""
+
+
 def _unavailable_gaps() -> tuple:
     """A known gap for every bundled model without an emulated BrainScaleS-2 cell type."""
-    from ..brainscales2.mapping import cell_type, not_available
-    from ..compose import compositions, neurons
-    from ..spec import load
+    from ..brainscales2.mapping import cell_type
 
-    gaps = []
-    for name in sorted(set(compositions()) | set(neurons())):
-        try:
-            model = load(name)
-        except Exception:  # noqa: BLE001 - a model that does not load has no gap to declare
-            continue
-        row = cell_type(model)
-        if not row.available:
-            gaps.append(KnownGap(name, NAME, "*", not_available(model)))
-        elif not row.emulated:
-            gaps.append(KnownGap(name, NAME, "*", f"{row.cell_type} is generated (--target brainscales2) but not "
-                                 f"emulated: {row.note}"))
-    return tuple(gaps)
+    return bundled_model_gaps(NAME, lambda model: _not_emulated(cell_type(model), model))
 
 
 _TAU = ("time constants are realised by a 10-bit CapMem bias current (lifbridge.brainscales2.emulate.quantise_tau): "

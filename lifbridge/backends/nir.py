@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ..validation.tolerances import KnownGap
-from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, Generator, gap_of
+from .base import APPROXIMATE, EXACT, UNSUPPORTED, Backend, Capability, Generator, bundled_model_gaps, gap_of
 
 NAME = "nir"
 
@@ -48,20 +48,9 @@ def capability(model, backend=NAME) -> Capability:
 
 def _unexpressible_gaps() -> tuple:
     """A known gap for every bundled model that NIR 1.0 cannot express (reason from the mapping)."""
-    from ..compose import compositions, neurons
     from ..nir_graph import refusal
-    from ..spec import load
 
-    gaps = []
-    for name in sorted(set(compositions()) | set(neurons())):
-        try:
-            model = load(name)
-        except Exception:  # noqa: BLE001 - a model that does not load has no gap to declare
-            continue
-        reason = refusal(model)
-        if reason:
-            gaps.append(KnownGap(name, NAME, "*", reason))
-    return tuple(gaps)
+    return bundled_model_gaps(NAME, refusal)
 
 
 # Tolerances: the table's rows for every backend apply as written (linear models integrated exactly:

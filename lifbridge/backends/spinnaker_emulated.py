@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ..validation.tolerances import KnownGap, Tolerance
-from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Option, gap_of, tolerance_text
+from .base import APPROXIMATE, UNSUPPORTED, Backend, Capability, Option, bundled_model_gaps, gap_of, tolerance_text
 
 NAME = "spinnaker.emulated"
 
@@ -33,19 +33,9 @@ def capability(model, backend=NAME) -> Capability:
 
 def _unavailable_gaps() -> tuple:
     """A known gap for every bundled model without an emulated sPyNNaker cell type (reason from the mapping)."""
-    from ..compose import compositions, neurons
-    from ..spec import load
     from ..spinnaker.mapping import cell_type, not_available
 
-    gaps = []
-    for name in sorted(set(compositions()) | set(neurons())):
-        try:
-            model = load(name)
-        except Exception:  # noqa: BLE001 - a model that does not load has no gap to declare
-            continue
-        if not cell_type(model).available:
-            gaps.append(KnownGap(name, NAME, "*", not_available(model)))
-    return tuple(gaps)
+    return bundled_model_gaps(NAME, lambda model: "" if cell_type(model).available else not_available(model))
 
 
 

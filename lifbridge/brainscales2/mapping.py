@@ -127,14 +127,10 @@ _FAMILY = {
 
 def family_and_kinetics(model) -> tuple:
     """(neuron family, synapse kinetics) of a model: ``lif_cond_exp`` -> ("lif", "cond_exp")."""
-    from ..compose import split_name
+    from ..compose import neuron_and_kinetics
 
-    split = split_name(model.name)
-    neuron = split[0] if split else model.name
-    kinds = sorted({s.kinetics for s in model.synapses.values()})
-    kinetics = split[1] if split else (kinds[0] if len(kinds) == 1 else "")
-    family = neuron[:-len("_cond")] if neuron.endswith("_cond") else neuron
-    return family, kinetics
+    neuron, kinetics = neuron_and_kinetics(model)
+    return neuron.removesuffix("_cond"), kinetics
 
 
 def cell_type(model) -> CellType:
